@@ -180,6 +180,8 @@ def load_dataset(spec: str) -> ImageDataset:
     if spec.startswith("folder:"):
         return load_image_folder(spec.removeprefix("folder:"))
     if spec not in _LOADERS:
+        import helpers.remote_datasets  # noqa: F401  (registers the downloadable sets)
+    if spec not in _LOADERS:
         raise DatasetError(f"unknown data set {spec!r}: use one of {sorted(_LOADERS)} or 'folder:/path/to/images'")
     return _LOADERS[spec]()
 

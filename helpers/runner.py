@@ -47,15 +47,24 @@ def notebook_paths(selection: str = "all", notebooks_dir: Path = NOTEBOOKS_DIR) 
     return chosen
 
 
-def run_series(profile: str, selection: str = "all", output_dir: Path | None = None, notebooks_dir: Path = NOTEBOOKS_DIR) -> Path:
-    """Run the chosen notebooks of a profile in order; stop at the first failure (``PapermillExecutionError``)."""
+def run_series(
+    profile: str,
+    selection: str = "all",
+    output_dir: Path | None = None,
+    notebooks_dir: Path = NOTEBOOKS_DIR,
+    overrides: dict | None = None,
+) -> Path:
+    """Run the chosen notebooks of a profile in order; stop at the first failure (``PapermillExecutionError``).
+
+    ``overrides`` are extra parameters given to every chosen notebook.
+    """
     if profile not in PROFILES:
         raise SystemExit(f"unknown profile {profile!r}: choose one of {sorted(PROFILES)}")
     output_dir = (output_dir or REPO_ROOT / "outputs" / profile).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     try:
         for path in notebook_paths(selection, notebooks_dir):
-            parameters = {**PROFILES[profile].get(path.name[:2], {}), "OUTPUT_DIR": str(output_dir)}
+            parameters = {**PROFILES[profile].get(path.name[:2], {}), **(overrides or {}), "OUTPUT_DIR": str(output_dir)}
             start = time.perf_counter()
             print(f"running {path.name} ({profile}) ...", flush=True)
             papermill.execute_notebook(
