@@ -2,6 +2,12 @@
 
 The dense layer follows GAP directly (dropout is the identity at inference),
 which is what makes class activation maps possible (``helpers.cam``).
+
+Fine-tuning on a CPU is made affordable by cutting the model in two at a
+backbone layer (``split_at``): the frozen lower part is run once per image
+(and augmentation view) and its feature maps cached; the upper part, which
+shares its layers with the full model, is trained on those maps. Training
+the upper part trains the full model.
 """
 
 from __future__ import annotations
@@ -9,6 +15,10 @@ from __future__ import annotations
 import keras
 
 from helpers.backbones import build_backbone
+
+#: Where notebook 03's recipe cuts each backbone: layers above this one are fine-tuned.
+#: For MobileNetV2 that is the last 14x14 block's output: blocks 13-16 and ``Conv_1`` are trained.
+FINE_TUNE_FROM: dict[str, str] = {"mobilenet_v2": "block_12_add"}
 
 
 def build_gap_classifier(
@@ -48,3 +58,46 @@ def unfreeze_top(model: keras.Model, n_layers: int) -> None:
     for index, layer in enumerate(layers):
         top = index >= len(layers) - n_layers
         layer.trainable = top and not isinstance(layer, keras.layers.BatchNormalization)
+
+
+def layers_above(model: keras.Model, layer_name: str) -> int:
+    """How many backbone layers come after ``layer_name`` (the ``n_layers`` that ``unfreeze_top`` takes)."""
+    names = [layer.name for layer in backbone_layers(model)]
+    if layer_name not in names:
+        raise ValueError(f"{layer_name!r} is not a backbone layer of {model.name}")
+    return len(names) - 1 - names.index(layer_name)
+
+
+def freeze_all(model: keras.Model) -> None:
+    """Freeze every backbone layer (the head stays trainable): stage 1 of the recipe."""
+    for layer in backbone_layers(model):
+        layer.trainable = False
+    for name in ("dropout", "classifier"):
+        model.get_layer(name).trainable = True
+
+
+def split_at(model: keras.Model, layer_name: str) -> tuple[keras.Model, keras.Model]:
+    """Cut a GAP classifier after ``layer_name``: (lower, upper), sharing their layers with ``model``.
+
+    ``lower`` maps images to that layer's output; ``upper`` maps those feature
+    maps to class probabilities (through the same ``gap``, ``dropout`` and
+    ``classifier`` layers). ``upper(lower(x))`` equals ``model(x)``, and
+    training ``upper`` changes ``model``'s weights.
+    """
+    cut = model.get_layer(layer_name).output
+    lower = keras.Model(model.input, cut, name=f"{model.name}_lower")
+    upper = keras.Model(cut, model.output, name=f"{model.name}_upper")
+    return lower, upper
+
+
+def head_model(model: keras.Model) -> keras.Model:
+    """The head alone: pooled features (N, D) -> ``dropout`` -> ``classifier``, sharing weights with ``model``.
+
+    Training it is training ``model``'s head with the backbone frozen, on
+    features computed once: a multinomial logistic regression with dropout.
+    """
+    classifier = model.get_layer("classifier")
+    dimension = model.get_layer("gap").output.shape[-1]
+    inputs = keras.Input((dimension,), name="pooled_features")
+    outputs = classifier(model.get_layer("dropout")(inputs))
+    return keras.Model(inputs, outputs, name=f"{model.name}_head")
