@@ -1,0 +1,86 @@
+"""Series loaders, padding, train-only standardization and recurrence rendering."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers.timeseries import (
+    ChannelStandardizer,
+    load_series_dataset,
+    pad_series,
+    recurrence_images,
+    standardize,
+    valid_mask,
+)
+
+
+def test_pad_series_right_pads_and_reports_lengths():
+    a = np.arange(6, dtype=np.float32).reshape(3, 2)
+    b = np.ones((1, 2), dtype=np.float32)
+    X, lengths = pad_series([a, b], length=4, value=-1.0)
+    assert X.shape == (2, 4, 2) and X.dtype == np.float32
+    np.testing.assert_array_equal(lengths, [3, 1])
+    np.testing.assert_array_equal(X[0, :3], a)
+    assert (X[0, 3] == -1).all() and (X[1, 1:] == -1).all()
+    with pytest.raises(ValueError):
+        pad_series([a], length=2)
+
+
+def test_valid_mask():
+    np.testing.assert_array_equal(valid_mask(np.array([2, 0, 3]), 3), [[1, 1, 0], [0, 0, 0], [1, 1, 1]])
+
+
+def test_standardizer_uses_real_steps_only_and_keeps_padding_zero():
+    rng = np.random.default_rng(0)
+    X = rng.normal(5.0, 2.0, size=(4, 10, 3)).astype(np.float32)
+    lengths = np.array([10, 6, 8, 3])
+    X[valid_mask(lengths, 10) == 0] = 1000.0  # padding must not leak into the statistics
+    scaler = ChannelStandardizer().fit(X, lengths=lengths)
+    real = X[valid_mask(lengths, 10)]
+    np.testing.assert_allclose(scaler.mean_, real.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(scaler.scale_, real.std(axis=0), rtol=1e-6)
+    Z = scaler.transform(X, lengths)
+    np.testing.assert_allclose(Z[valid_mask(lengths, 10)].mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(Z[valid_mask(lengths, 10)].std(axis=0), 1.0, atol=1e-5)
+    assert (Z[~valid_mask(lengths, 10)] == 0).all()
+    with pytest.raises(ValueError):
+        scaler.transform(X[..., :2])
+
+
+def test_basic_motions_loads_offline_with_train_only_scaling():
+    ds = load_series_dataset("basic_motions")
+    assert ds.X_train.shape == (40, 100, 6) and ds.X_test.shape == (40, 100, 6)
+    assert ds.class_names == ["badminton", "running", "standing", "walking"]
+    assert np.bincount(ds.y_train).tolist() == [10, 10, 10, 10]
+    assert not ds.variable_length
+    scaled, scaler = standardize(ds)
+    np.testing.assert_allclose(scaled.X_train.reshape(-1, 6).mean(axis=0), 0, atol=1e-4)
+    # the test split is transformed with the training statistics, not its own
+    np.testing.assert_allclose(scaled.X_test, (ds.X_test - scaler.mean_) / scaler.scale_, rtol=1e-4, atol=1e-4)
+
+
+def test_japanese_vowels_is_padded_and_masked():
+    ds = load_series_dataset("japanese_vowels")
+    assert ds.X_train.shape == (270, 29, 12) and ds.X_test.shape == (370, 29, 12)
+    assert ds.variable_length and ds.lengths_train.min() >= 7 and ds.lengths_test.max() == 29
+    assert ds.class_names == [str(i) for i in range(1, 10)]
+    scaled, _ = standardize(ds)
+    mask = valid_mask(scaled.lengths_test, 29)
+    assert (scaled.X_test[~mask] == 0).all()
+    assert (np.abs(scaled.X_test[mask]).sum(axis=-1) > 0).all()  # no real step looks like padding
+
+
+def test_unknown_dataset_is_refused():
+    with pytest.raises(ValueError, match="unknown series data set"):
+        load_series_dataset("nope")
+
+
+def test_recurrence_images_shape_range_and_tiles():
+    X = np.zeros((2, 5, 3), np.float32)
+    X[0, :, 1] = np.arange(5)  # only channel 1 varies
+    images = recurrence_images(X, lengths=np.array([5, 2]), image_size=20)
+    assert images.shape == (2, 20, 20, 3) and images.dtype == np.float32
+    assert images.min() >= 0 and images.max() <= 255
+    assert images[0, :10, 10:20].max() > 0  # channel 1: first row, second tile
+    assert images[0, :10, :10].max() == 0 and images[1].max() == 0
