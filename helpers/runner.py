@@ -26,7 +26,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {
         "01": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "TSNE": False},
         "02": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "SEARCH_ITERATIONS": 2, "CV_FOLDS": 3, "STUDY_WHAT_HELPS": False},
-        "03": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "HEAD_EPOCHS": 2, "FINE_TUNE_EPOCHS": 1},
+        "03": {"IMAGE_SIZE": 128, "MAX_TRAIN": 320, "MAX_TEST": 160, "VIEWS": 2, "HEAD_EPOCHS": 15, "FINE_TUNE_EPOCHS": 3, "PATIENCE": 3, "PROGRESS": False},
         "04": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "N_MOSAICS": 120, "EPOCHS": 3},
         "05": {"SEEDS": 1, "EPOCHS": 30, "DATASETS": "basic_motions", "SYNTHETIC_SAMPLES": 200},
         "06": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "EPOCHS": 3},
@@ -81,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="full", choices=sorted(PROFILES))
     parser.add_argument("--notebooks", default="all", help="'all' or numbers, e.g. 01,02")
-    parser.add_argument("--output-dir", type=Path, default=None)
+    parser.add_argument("--output-dir", type=Path, default=None, help="default: outputs/<profile>")
+    parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     args = parser.parse_args(argv)
     try:
-        output_dir = run_series(args.profile, args.notebooks, args.output_dir)
+        output_dir = run_series(args.profile, args.notebooks, args.output_dir, args.notebooks_dir.resolve())
     except papermill.PapermillExecutionError as error:
         print(f"\nFAILED in cell {error.exec_count}: {error.ename}: {error.evalue}", file=sys.stderr)
         print("".join(error.traceback[-3:]) if error.traceback else "", file=sys.stderr)
