@@ -224,7 +224,7 @@ def _network_error(url: str, reason: object) -> _Transient:
 
 def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, progress: bool) -> None:
     offset = part.stat().st_size if part.exists() else 0
-    if resource.size is not None and offset >= resource.size:
+    if part.exists() and resource.size is not None and offset >= resource.size:
         if offset == resource.size:
             return  # complete: verification decides
         part.unlink()

@@ -49,6 +49,10 @@ def test_download_streams_verifies_and_renames(server, tmp_path):
     assert server.requests_to("/data.bin") == [None]
 
 
+def test_empty_file(server, tmp_path):
+    assert download(resource_for(server, "/empty.txt", b""), tmp_path, **FAST).read_bytes() == b""
+
+
 def test_second_download_is_a_no_op(server, tmp_path):
     resource = resource_for(server, "/data.bin", PAYLOAD)
     download(resource, tmp_path, **FAST)
