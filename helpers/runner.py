@@ -24,11 +24,11 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 PROFILES: dict[str, dict[str, dict]] = {
     "full": {},
     "smoke": {
-        "01": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "TSNE": False},
+        "01": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "RUN_TSNE": False},
         "02": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "SEARCH_ITERATIONS": 2, "CV_FOLDS": 3, "STUDY_WHAT_HELPS": False},
         "03": {"IMAGE_SIZE": 128, "MAX_TRAIN": 320, "MAX_TEST": 160, "VIEWS": 2, "HEAD_EPOCHS": 15, "FINE_TUNE_EPOCHS": 3, "PATIENCE": 3, "PROGRESS": False},
         "04": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "N_MOSAICS": 120, "EPOCHS": 3},
-        "05": {"SEEDS": 1, "EPOCHS": 30, "DATASETS": "basic_motions", "SYNTHETIC_SAMPLES": 200},
+        "05": {"DATASET": "basic_motions", "SEEDS": 1, "EPOCHS": {"basic_motions": 40}, "SYNTHETIC_SAMPLES": 250, "TELEMETRY_EPOCHS": 25},
         "06": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "EPOCHS": 3},
     },
 }
