@@ -50,13 +50,13 @@ def _forward_rate(model: keras.Model, x: np.ndarray, batch_size: int, steps: int
     return steps * batch_size / (time.perf_counter() - start), np.concatenate(outputs)
 
 
-def run(image_size: int, batch_size: int, steps: int, backbone: str = "mobilenet_v2") -> dict:
+def run(image_size: int, batch_size: int, steps: int, backbone: str = "mobilenet_v2", fine_tune_from: str | None = None) -> dict:
     setup = configure_devices()
     rng = np.random.default_rng(0)
     n = batch_size * 2
     images = rng.uniform(0, 255, (n, image_size, image_size, 3)).astype(np.float32)
     labels = rng.integers(0, 2, n)
-    cut = FINE_TUNE_FROM[backbone]
+    cut = fine_tune_from or FINE_TUNE_FROM[backbone]
     with setup.strategy.scope():
         model = build_gap_classifier(2, backbone, image_size)
     lower, upper = split_at(model, cut)
@@ -80,11 +80,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--fine-tune-from", default=None, help="layer above which stage 2 trains (default: helpers.models.FINE_TUNE_FROM)")
     parser.add_argument("--steps", type=int, default=8, help="timed training steps per measurement")
     parser.add_argument("--output", default="outputs/benchmarks/training.json")
     args = parser.parse_args()
-    result = run(args.image_size, args.batch_size, args.steps)
-    print(f"{result['backbone']} at {args.image_size} px, batch {args.batch_size}, {result['device']}")
+    result = run(args.image_size, args.batch_size, args.steps, fine_tune_from=args.fine_tune_from)
+    print(f"{result['backbone']} at {args.image_size} px, batch {args.batch_size}, stage 2 above {result['fine_tune_from']}, {result['device']}")
     for name, rate in result["images_per_s"].items():
         print(f"  {name:15s} {rate:8.1f} images/s")
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
