@@ -134,7 +134,7 @@ def class_weights(labels: np.ndarray, n_classes: int | None = None) -> dict[int,
     labels = np.asarray(labels)
     n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
     counts = np.bincount(labels, minlength=n_classes)
-    return {k: (len(labels) / (n_classes * counts[k]) if counts[k] else 0.0) for k in range(n_classes)}
+    return {k: (float(len(labels) / (n_classes * counts[k])) if counts[k] else 0.0) for k in range(n_classes)}
 
 
 def carve_validation(indices: np.ndarray, strata: np.ndarray, fraction: float = 0.15, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
