@@ -49,7 +49,10 @@ def feature_maps(
     """
     indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
     model = build_backbone(backbone, image_size, pooling=None) if isinstance(backbone, str) else backbone
-    forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+    forward = getattr(model, "_feature_maps_forward", None)
+    if forward is None:  # one traced function per backbone, reused across calls
+        forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+        model._feature_maps_forward = forward
     chunks = []
     with tqdm(total=len(indices), desc=f"feature maps {dataset.name}", unit="img", disable=not progress) as bar:
         for images in image_batches(dataset, indices, image_size, batch_size, with_labels=False):
