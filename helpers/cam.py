@@ -193,12 +193,17 @@ def class_activation_maps(model: keras.Model, inputs, class_index=None, batch_si
     Returns (N, h, w) for 2-D feature maps or (N, t) for 1-D ones, raw: their mean over
     positions plus the dense bias is the class logit.
     """
+    step = _cached(model, ("cam",), lambda: _cam_step(model))
+    return _run(step, inputs, class_index, batch_size)
+
+
+def _cam_step(model: keras.Model) -> Callable:
     gap, dense = gap_head(model)
-    kernel = tf.convert_to_tensor(dense.kernel)
-    bias = tf.zeros(kernel.shape[-1]) if dense.bias is None else tf.convert_to_tensor(dense.bias)
 
     @tf.function(reduce_retracing=True)
     def step(x, classes):
+        kernel = tf.convert_to_tensor(dense.kernel)
+        bias = tf.zeros(kernel.shape[-1], kernel.dtype) if dense.bias is None else tf.convert_to_tensor(dense.bias)
         with _tapped(gap) as (at_gap,):
             model(x, training=False)
         maps = tf.cast(at_gap["input"], kernel.dtype)  # (n, ..., C)
@@ -209,7 +214,7 @@ def class_activation_maps(model: keras.Model, inputs, class_index=None, batch_si
         weights = tf.reshape(weights, [-1] + [1] * len(spatial) + [weights.shape[-1]])
         return tf.reduce_sum(maps * weights, axis=-1)
 
-    return _run(step, inputs, class_index, batch_size)
+    return step
 
 
 def grad_cam(model: keras.Model, inputs, layer_name: str | None = None, class_index=None, batch_size: int = 32) -> np.ndarray:
@@ -220,6 +225,11 @@ def grad_cam(model: keras.Model, inputs, layer_name: str | None = None, class_in
     pre-softmax logit when the model ends in a softmax/sigmoid Dense layer.
     Returns raw maps (no ReLU): (N, h, w) or (N, t). ``class_index`` as in CAM.
     """
+    step = _cached(model, ("grad_cam", layer_name), lambda: _grad_cam_step(model, layer_name))
+    return _run(step, inputs, class_index, batch_size)
+
+
+def _grad_cam_step(model: keras.Model, layer_name: str | None) -> Callable:
     target, where = (find_layer_path(model, layer_name)[-1], "output") if layer_name else _default_target(model)
     last = _final_layer(model)
     to_logits = _logits_from(last)
@@ -238,7 +248,21 @@ def grad_cam(model: keras.Model, inputs, layer_name: str | None = None, class_in
         weights = tf.reduce_mean(tf.cast(gradients, tf.float32), axis=spatial, keepdims=True)
         return tf.reduce_sum(tf.cast(activation, tf.float32) * weights, axis=-1)
 
-    return _run(step, inputs, class_index, batch_size)
+    return step
+
+
+def _cached(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> Callable:
+    """The model's compiled step for ``key``, built once: repeated calls reuse its traced function.
+
+    Kept on the model itself (outside Keras' attribute tracking), so it lives and dies with the model.
+    """
+    steps = model.__dict__.get("_helpers_cam_steps")
+    if steps is None:
+        steps = {}
+        object.__setattr__(model, "_helpers_cam_steps", steps)
+    if key not in steps:
+        steps[key] = build()
+    return steps[key]
 
 
 def _run(step: Callable, inputs, class_index, batch_size: int) -> np.ndarray:

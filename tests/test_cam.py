@@ -263,3 +263,16 @@ def test_overlay_blends_an_rgb_picture():
     assert picture[0, 0, 0] > picture[-1, -1, 0]  # red (hot) at the evidence, blue-ish far from it
     with pytest.raises(ValueError):
         overlay(image, np.zeros((2, 5, 5)))
+
+
+def test_repeated_calls_follow_weight_updates():
+    """The traced function is reused across calls, but it reads the current weights."""
+    model = small_cnn(2)
+    x = np.random.default_rng(8).uniform(0, 1, (3, 24, 24, 3)).astype("float32")
+    before = class_activation_maps(model, x, class_index=0)
+    grad_before = grad_cam(model, x, class_index=0)
+    dense = model.get_layer("classifier")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 2.0, bias])
+    np.testing.assert_allclose(class_activation_maps(model, x, class_index=0), 2.0 * before, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad_cam(model, x, class_index=0), 2.0 * grad_before, rtol=1e-5, atol=1e-7)
