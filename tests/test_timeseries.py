@@ -84,3 +84,17 @@ def test_recurrence_images_shape_range_and_tiles():
     assert images.min() >= 0 and images.max() <= 255
     assert images[0, :10, 10:20].max() > 0  # channel 1: first row, second tile
     assert images[0, :10, :10].max() == 0 and images[1].max() == 0
+
+
+def test_uci_har_goes_through_remote_datasets(monkeypatch):
+    import helpers.remote_datasets as remote
+
+    rng = np.random.default_rng(0)
+    fake = (rng.normal(size=(6, 128, 9)).astype(np.float32), np.arange(6) % 6,
+            rng.normal(size=(4, 128, 9)).astype(np.float32), np.arange(4), [f"a{i}" for i in range(6)],
+            [f"c{i}" for i in range(9)])
+    monkeypatch.setattr(remote, "load_uci_har", lambda root=None: fake)
+    ds = load_series_dataset("uci_har")
+    assert ds.name == "uci_har" and ds.X_train.shape == (6, 128, 9) and ds.n_classes == 6
+    assert ds.channel_names == fake[5] and not ds.variable_length
+    np.testing.assert_array_equal(ds.lengths_test, [128] * 4)
