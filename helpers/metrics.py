@@ -83,7 +83,8 @@ def classification_report_dict(y_true: np.ndarray, proba: np.ndarray, threshold:
         report["roc_auc"] = roc_auc_score(y_true, proba, multi_class="ovr", labels=np.arange(n_classes))
         onehot = np.eye(n_classes)[y_true]
         report["pr_auc"] = average_precision_score(onehot, proba, average="macro")
-    report["log_loss"] = log_loss(y_true, np.clip(proba, 1e-15, 1.0), labels=np.arange(n_classes))
+    clipped = np.clip(proba, 1e-15, 1.0)
+    report["log_loss"] = log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=np.arange(n_classes))
     report["n"] = int(len(y_true))
     return {name: float(value) if name != "n" else value for name, value in report.items()}
 
