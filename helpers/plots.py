@@ -1,11 +1,13 @@
 """One function per figure: each returns a matplotlib ``Figure`` (shown by Jupyter, saved with ``fig.savefig``).
 
-Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so a
-notebook shows each one once and scripts and tests leak no open figures.
+Figures are built without pyplot, so a notebook shows each one once and
+scripts and tests leak no open figures; they render themselves as PNG in
+Jupyter whatever the matplotlib backend.
 """
 
 from __future__ import annotations
 
+from io import BytesIO
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -15,13 +17,22 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
 
 
+class _Figure(Figure):
+    """A Figure that Jupyter displays as PNG (pyplot-free figures have no display hook otherwise)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = BytesIO()
+        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
+
+
 def plot_confusion_matrix(
     y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], *, normalize: bool = False, title: str = ""
 ) -> Figure:
     """Confusion matrix as a heat map, rows = true class, columns = predicted class, counts (or row fractions) written in."""
     labels = np.arange(len(class_names))
     matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize="true" if normalize else None)
-    fig = Figure(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 1.5), layout="constrained")
+    fig = _Figure(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 1.5), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(matrix, cmap="Blues", vmin=0)
     fig.colorbar(image, ax=ax, shrink=0.8)
@@ -36,7 +47,7 @@ def plot_confusion_matrix(
 def plot_roc_pr(y_true: np.ndarray, scores: Mapping[str, np.ndarray], *, positive: str = "positive class") -> Figure:
     """ROC curves (left) and precision-recall curves (right) of several models' positive-class scores, AUCs in the legend."""
     y_true = np.asarray(y_true)
-    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    fig = _Figure(figsize=(11, 4.5), layout="constrained")
     roc_ax, pr_ax = fig.subplots(1, 2)
     for name, score in scores.items():
         fpr, tpr, _ = roc_curve(y_true, score)
@@ -54,7 +65,7 @@ def plot_roc_pr(y_true: np.ndarray, scores: Mapping[str, np.ndarray], *, positiv
 
 def plot_calibration(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], *, n_bins: int = 10) -> Figure:
     """Reliability diagram: observed frequency of the positive class against the mean predicted probability, per bin."""
-    fig = Figure(figsize=(5.5, 5), layout="constrained")
+    fig = _Figure(figsize=(5.5, 5), layout="constrained")
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
     for name, proba in probabilities.items():
@@ -71,7 +82,7 @@ def plot_image_gallery(images: Sequence[np.ndarray], titles: Sequence[str] | Non
         raise ValueError("no images to show")
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
-    fig = Figure(figsize=(size * ncols, size * nrows + 0.3), layout="constrained")
+    fig = _Figure(figsize=(size * ncols, size * nrows + 0.3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
     for i, ax in enumerate(axes):
         ax.axis("off")
@@ -86,7 +97,7 @@ def plot_image_gallery(images: Sequence[np.ndarray], titles: Sequence[str] | Non
 
 def plot_metric_bars(table: pd.DataFrame, metrics: Sequence[str], *, title: str = "", reference: Mapping[str, float] | None = None) -> Figure:
     """Grouped bars: one group per row of ``table`` (its index), one bar per metric column; optional horizontal reference lines."""
-    fig = Figure(figsize=(max(5, 1.3 * len(table) * max(1, len(metrics)) / 2 + 2), 4), layout="constrained")
+    fig = _Figure(figsize=(max(5, 1.3 * len(table) * max(1, len(metrics)) / 2 + 2), 4), layout="constrained")
     ax = fig.subplots()
     positions = np.arange(len(table))
     width = 0.8 / len(metrics)
@@ -105,7 +116,7 @@ def plot_metric_bars(table: pd.DataFrame, metrics: Sequence[str], *, title: str 
 def plot_scores_with_errors(names: Sequence[str], means: Sequence[float], stds: Sequence[float], *, xlabel: str = "score", title: str = "") -> Figure:
     """Horizontal bars of mean scores with +/- std error bars (e.g. cross-validated accuracy per variant)."""
     means, stds = np.asarray(means, float), np.asarray(stds, float)
-    fig = Figure(figsize=(7, 0.45 * len(names) + 1.2), layout="constrained")
+    fig = _Figure(figsize=(7, 0.45 * len(names) + 1.2), layout="constrained")
     ax = fig.subplots()
     positions = np.arange(len(names))[::-1]
     ax.barh(positions, means, xerr=stds, color="tab:blue", alpha=0.8, capsize=3)

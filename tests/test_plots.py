@@ -27,6 +27,7 @@ def _texts(ax):
 def test_confusion_matrix_writes_the_counts():
     fig = plot_confusion_matrix(Y, (P >= 0.5).astype(int), ["functional", "defective"])
     assert isinstance(fig, Figure)
+    assert fig._repr_png_().startswith(b"\x89PNG")  # Jupyter shows it without pyplot
     ax = fig.axes[0]
     # TN=4 (0,1,7,9), FP=1 (2), FN=1 (5), TP=4 (3,4,6,8), row-major
     assert _texts(ax) == ["4", "1", "1", "4"]
