@@ -65,10 +65,10 @@ def run(image_size: int, batch_size: int, steps: int, backbone: str = "mobilenet
     rates["stage1_images"] = _train_rate(model, images, labels, batch_size, steps)
     rates["cache_maps"], maps = _forward_rate(lower, images, batch_size, steps)
     pooled = keras.Model(model.get_layer(cut).output, model.get_layer("gap").output).predict(maps, verbose=0)
-    rates["stage1_cached"] = _train_rate(head_model(model), pooled, labels[: len(pooled)], batch_size, steps * 10)
+    rates["stage1_cached"] = _train_rate(head_model(model), pooled, np.resize(labels, len(pooled)), batch_size, steps * 10)
     unfreeze_top(model, layers_above(model, cut))
     rates["stage2_images"] = _train_rate(model, images, labels, batch_size, steps)
-    rates["stage2_cached"] = _train_rate(upper, maps, labels[: len(maps)], batch_size, steps)
+    rates["stage2_cached"] = _train_rate(upper, maps, np.resize(labels, len(maps)), batch_size, steps)
     return {
         "backbone": backbone, "image_size": image_size, "batch_size": batch_size, "steps": steps, "fine_tune_from": cut,
         "device": setup.describe(), "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
