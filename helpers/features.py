@@ -22,10 +22,24 @@ from tqdm.auto import tqdm
 
 from helpers.backbones import build_backbone, weights_fingerprint
 from helpers.datasets import ImageDataset, read_image
-from helpers.images import resize_rgb
+from helpers.images import to_rgb
 from helpers.paths import atomic_write_bytes, cache_dir
 
 AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _resize(images: tf.Tensor, image_size: int) -> tf.Tensor:
+    """Bilinear resize of an image or a batch; antialiased only when shrinking more than 2x.
+
+    Both input paths (in-memory batches and decoded files) use this one function, so
+    the same pixels give the same features whichever way they come in.
+    """
+    height = tf.shape(images)[-3]
+    return tf.cond(
+        height > 2 * image_size,
+        lambda: tf.image.resize(images, (image_size, image_size), antialias=True),
+        lambda: tf.image.resize(images, (image_size, image_size), antialias=False),
+    )
 
 
 def _resize_batch(images: tf.Tensor, image_size: int) -> tf.Tensor:
@@ -34,13 +48,11 @@ def _resize_batch(images: tf.Tensor, image_size: int) -> tf.Tensor:
         images = images[..., tf.newaxis]
     if images.shape[-1] == 1:
         images = tf.image.grayscale_to_rgb(images)
-    # Antialiasing matters only when shrinking a lot, and costs throughput on a CPU.
-    antialias = images.shape[1] is not None and images.shape[1] > 2 * image_size
-    return tf.image.resize(images, (image_size, image_size), antialias=antialias)
+    return _resize(images, image_size)
 
 
-def _read_resized_rgb(path: bytes, image_size: int) -> np.ndarray:
-    return resize_rgb(read_image(Path(path.decode())), int(image_size)).astype(np.float32)
+def _read_rgb(path: bytes) -> np.ndarray:
+    return to_rgb(read_image(Path(path.decode())))
 
 
 def image_batches(
@@ -76,9 +88,9 @@ def image_batches(
             source = source.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
 
         def decode(path, y):
-            image = tf.numpy_function(_read_resized_rgb, [path, image_size], tf.float32)
-            image.set_shape((image_size, image_size, 3))
-            return image, y
+            image = tf.numpy_function(_read_rgb, [path], tf.uint8)
+            image.set_shape((None, None, 3))
+            return _resize(tf.cast(image, tf.float32), image_size), y
 
         batches = source.map(decode, num_parallel_calls=AUTOTUNE).batch(batch_size)
     if augment is not None:

@@ -83,3 +83,20 @@ def test_cache_key_changes_with_everything_that_changes_the_features():
 def test_featurize_rejects_a_bad_number_of_views():
     with pytest.raises(ValueError, match="tta_views"):
         featurize(in_memory_dataset(), np.arange(2), tta_views=9)
+
+
+@pytest.mark.parametrize("image_size", [224, 96, 64])  # shrinking by less and by more than 2x
+def test_files_and_arrays_give_the_same_pixels(tmp_path, image_size):
+    import cv2
+
+    images = np.random.default_rng(1).integers(0, 256, (2, 300, 300), dtype=np.uint8)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), image)
+    meta = pd.DataFrame(index=range(2))
+    in_memory = ImageDataset("memory", np.zeros(2, int), ["a"], meta, images=images)
+    on_disk = ImageDataset("disk", np.zeros(2, int), ["a"], meta, paths=paths)
+    from_memory = next(iter(image_batches(in_memory, np.arange(2), image_size, with_labels=False))).numpy()
+    from_files = next(iter(image_batches(on_disk, np.arange(2), image_size, with_labels=False))).numpy()
+    np.testing.assert_array_equal(from_memory, from_files)
