@@ -37,6 +37,8 @@ from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
 
+from helpers.paths import atomic_write_bytes
+
 CHUNK_SIZE = 1 << 20
 USER_AGENT = "transfer-learning-notebooks/0.1 (data_download.py; python-urllib)"
 #: HTTP statuses worth retrying (the server or a proxy may recover).
@@ -151,7 +153,7 @@ def verify_file(path: Path, resource: Resource, known_checksums: Path | None = N
                 "sha256": digests["sha256"], "size": size, "url": resource.url,
                 "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             }
-            _atomic_write_text(known_checksums, json.dumps(records, indent=2, sort_keys=True) + "\n")
+            atomic_write_bytes(known_checksums, (json.dumps(records, indent=2, sort_keys=True) + "\n").encode())
         elif record["sha256"] != digests["sha256"] or record["size"] != size:
             raise ChecksumMismatchError(
                 f"{resource.filename}: sha256 {digests['sha256']} differs from the one recorded on first download "
@@ -369,10 +371,3 @@ def extract_zip(archive: Path, into: Path, keep: Callable[[str], bool] | None = 
             raise DiskFullError(f"disk full while extracting {archive} into {into}; free space or use --dest") from None
         raise
     return written
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
