@@ -8,7 +8,7 @@ Measures training images/s (forward + backward + update, after a warm-up step) o
 * ``stage1_cached``: the head on cached pooled features;
 * ``stage2_cached``: the top blocks on cached feature maps.
 
-Run it through the CPU lock: ``flock /work/tools/cpu.lock python benchmarks/training.py``.
+Usage: ``python benchmarks/training.py``.
 Prints a table and writes JSON (``--output``).
 """
 
