@@ -26,12 +26,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import StratifiedKFold
-from tqdm.auto import tqdm
 
 from helpers.backbones import build_backbone
 from helpers.datasets import ImageDataset
-from helpers.features import image_batches
+from helpers.cam import upsample_maps
 from helpers.models import build_gap_classifier
+from helpers.training import cache_feature_maps
 
 
 def feature_maps(
@@ -49,16 +49,7 @@ def feature_maps(
     """
     indices = np.arange(len(dataset)) if indices is None else np.asarray(indices)
     model = build_backbone(backbone, image_size, pooling=None) if isinstance(backbone, str) else backbone
-    forward = getattr(model, "_feature_maps_forward", None)
-    if forward is None:  # one traced function per backbone, reused across calls
-        forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
-        model._feature_maps_forward = forward
-    chunks = []
-    with tqdm(total=len(indices), desc=f"feature maps {dataset.name}", unit="img", disable=not progress) as bar:
-        for images in image_batches(dataset, indices, image_size, batch_size, with_labels=False):
-            chunks.append(forward(images).numpy().astype(np.float16))
-            bar.update(int(images.shape[0]))
-    return np.concatenate(chunks)
+    return cache_feature_maps(model, dataset, indices, image_size, batch_size=batch_size, progress=progress)[0]
 
 
 @keras.saving.register_keras_serializable(package="helpers")
@@ -172,11 +163,6 @@ def cams_from_maps(maps: np.ndarray, kernel: np.ndarray, class_index: int | np.n
     return out
 
 
-def upsample(maps: np.ndarray, size: int) -> np.ndarray:
-    """(N, h, w) maps resized bilinearly to (N, size, size)."""
-    return np.stack([cv2.resize(m.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR) for m in maps])
-
-
 def cam_energy_share(cams: np.ndarray, masks: np.ndarray, *, normalize: bool = True) -> np.ndarray:
     """Per image: the share of the CAM's mass inside ``masks`` ((N, h, w) each; CAMs are upsampled to the masks).
 
@@ -187,7 +173,7 @@ def cam_energy_share(cams: np.ndarray, masks: np.ndarray, *, normalize: bool = T
     Images whose mask is empty or whose map has no mass give NaN.
     """
     if cams.shape[1:] != masks.shape[1:]:
-        cams = upsample(cams, masks.shape[1])
+        cams = upsample_maps(cams, masks.shape[1])
     if normalize:
         low = cams.min(axis=(1, 2), keepdims=True)
         span = cams.max(axis=(1, 2), keepdims=True) - low

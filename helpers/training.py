@@ -200,7 +200,10 @@ def cache_feature_maps(
     if not 1 <= views <= 8:
         raise ValueError(f"views must be between 1 and 8, not {views}")
     tf.random.set_seed(seed)
-    forward = tf.function(lambda images: lower(images, training=False), reduce_retracing=True)
+    forward = getattr(lower, "_frozen_forward", None)
+    if forward is None:  # one traced function per model, reused across calls
+        forward = tf.function(lambda images: lower(images, training=False), reduce_retracing=True)
+        lower._frozen_forward = forward
     out = []
     with tqdm(total=views * len(indices), desc="feature maps", unit="img", disable=not progress) as bar:
         for view in range(views):
