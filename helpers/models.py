@@ -13,6 +13,7 @@ the upper part trains the full model.
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from helpers.backbones import build_backbone
 
@@ -101,3 +102,30 @@ def head_model(model: keras.Model) -> keras.Model:
     inputs = keras.Input((dimension,), name="pooled_features")
     outputs = classifier(model.get_layer("dropout")(inputs))
     return keras.Model(inputs, outputs, name=f"{model.name}_head")
+
+
+def set_linear_head(model: keras.Model, coef: np.ndarray, intercept: np.ndarray, *,
+                    mean: np.ndarray | None = None, scale: np.ndarray | None = None) -> None:
+    """Load a fitted linear model on the pooled features into ``model``'s ``classifier``.
+
+    ``coef`` (K, D) and ``intercept`` (K,) as scikit-learn's ``LogisticRegression``
+    stores them; a binary fit (1, D) becomes two softmax logits whose difference is
+    its decision function. ``mean``/``scale``: the standardization the linear model
+    was fitted after, folded into the weights. The model's softmax then gives the
+    linear model's ``predict_proba``.
+    """
+    coef, intercept = np.atleast_2d(np.asarray(coef, np.float64)), np.atleast_1d(np.asarray(intercept, np.float64))
+    classifier = model.get_layer("classifier")
+    dimension, n_classes = classifier.kernel.shape
+    if coef.shape[1] != dimension:
+        raise ValueError(f"coef has {coef.shape[1]} features but the classifier takes {dimension}")
+    if mean is not None or scale is not None:
+        mean = np.zeros(dimension) if mean is None else np.asarray(mean, np.float64)
+        scale = np.ones(dimension) if scale is None else np.asarray(scale, np.float64)
+        coef = coef / scale
+        intercept = intercept - coef @ mean
+    if coef.shape[0] == 1 and n_classes == 2:
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.r_[-intercept / 2, intercept / 2]
+    if coef.shape[0] != n_classes:
+        raise ValueError(f"coef has {coef.shape[0]} classes but the classifier has {n_classes}")
+    classifier.set_weights([coef.T.astype(np.float32), intercept.astype(np.float32)])

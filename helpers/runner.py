@@ -26,7 +26,7 @@ PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {
         "01": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "RUN_TSNE": False},
         "02": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "SEARCH_ITERATIONS": 2, "CV_FOLDS": 3, "STUDY_WHAT_HELPS": False},
-        "03": {"IMAGE_SIZE": 128, "MAX_TRAIN": 320, "MAX_TEST": 160, "VIEWS": 2, "HEAD_EPOCHS": 15, "FINE_TUNE_EPOCHS": 3, "PATIENCE": 3, "PROGRESS": False},
+        "03": {"IMAGE_SIZE": 128, "MAX_TRAIN": 320, "MAX_TEST": 160, "VIEWS": 2, "FINE_TUNE_EPOCHS": 3, "PATIENCE": 3, "PROGRESS": False},
         "04": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "HEAD_EPOCHS": 30, "TILE_SIZE": 96, "N_TRAIN_MOSAICS": 1000, "N_TEST_MOSAICS": 160, "FINE_TUNE_EPOCHS": 3, "RANDOM_DRAWS": 20},
         "05": {"DATASET": "basic_motions", "SEEDS": 1, "EPOCHS": {"basic_motions": 40}, "SYNTHETIC_SAMPLES": 250, "TELEMETRY_EPOCHS": 25},
         "06": {"IMAGE_SIZE": 160, "MAX_TRAIN": 600, "MAX_TEST": 200, "EPOCHS": 20},

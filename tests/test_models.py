@@ -93,3 +93,31 @@ def test_head_model_shares_the_classifier(model):
 def test_layers_above_rejects_unknown_layer(model):
     with pytest.raises(ValueError, match="not a backbone layer"):
         layers_above(model, "no_such_layer")
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_set_linear_head_reproduces_logistic_regression(n_classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from helpers.models import set_linear_head
+
+    rng = np.random.default_rng(0)
+    features = rng.gamma(2.0, 3.0, size=(120, 1280)).astype(np.float32)  # like ReLU6 pooled features
+    labels = np.arange(120) % n_classes
+    scaler = StandardScaler().fit(features)
+    logistic = LogisticRegression(C=0.1, max_iter=2000).fit(scaler.transform(features), labels)
+    classifier = build_gap_classifier(n_classes, image_size=32, weights=None)
+    set_linear_head(classifier, logistic.coef_, logistic.intercept_, mean=scaler.mean_, scale=scaler.scale_)
+    proba = head_model(classifier).predict(features, verbose=0)
+    np.testing.assert_allclose(proba, logistic.predict_proba(scaler.transform(features)), atol=1e-4)
+
+
+def test_set_linear_head_rejects_wrong_shapes():
+    from helpers.models import set_linear_head
+
+    classifier = build_gap_classifier(3, image_size=32, weights=None)
+    with pytest.raises(ValueError, match="1280"):
+        set_linear_head(classifier, np.zeros((3, 10)), np.zeros(3))
+    with pytest.raises(ValueError, match="classes"):
+        set_linear_head(classifier, np.zeros((4, 1280)), np.zeros(4))
