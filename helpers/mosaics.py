@@ -219,3 +219,16 @@ def outline_tiles(image: np.ndarray, grid: tuple[int, int], highlight: int | Non
         bottom, right = round((r + 1) * height / rows) - 1, round((c + 1) * width / cols) - 1
         cv2.rectangle(picture, (left, top), (right, bottom), highlight_colour, thickness + 2)
     return picture
+
+
+def outscore_probability(defective_scores: np.ndarray, functional_scores: np.ndarray, n_others: int) -> np.ndarray:
+    """Per defective cell: the chance its score beats ``n_others`` functional cells drawn at random.
+
+    ``F(s) ** n_others`` with ``F`` the share of ``functional_scores`` strictly below ``s``:
+    the best pointing game a model that scores each cell on its own can reach.
+    """
+    functional = np.sort(np.asarray(functional_scores, dtype=np.float64))
+    if functional.size == 0:
+        raise ValueError("need at least one functional cell score")
+    below = np.searchsorted(functional, np.asarray(defective_scores, dtype=np.float64), side="left") / functional.size
+    return below**n_others

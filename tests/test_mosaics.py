@@ -121,3 +121,13 @@ def test_outline_marks_borders_and_the_target():
     assert tuple(picture[30, 10]) == (255, 255, 255)  # a border line
     assert tuple(picture[10, 10]) == (0, 0, 0)  # inside tile 0
     assert picture[31:60, 30].any() and picture[45, 30, 1] == 255  # the target tile's frame is green
+
+
+def test_outscore_probability_exact_values():
+    from helpers.mosaics import outscore_probability
+
+    functional = [0.4, 0.1, 0.3, 0.2]
+    result = outscore_probability([0.35, 0.05, 0.9, 0.3], functional, n_others=2)
+    np.testing.assert_allclose(result, [0.75**2, 0.0, 1.0, 0.5**2])  # ties do not count as beating
+    with pytest.raises(ValueError, match="functional"):
+        outscore_probability([0.5], [], n_others=8)

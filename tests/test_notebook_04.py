@@ -17,3 +17,5 @@ def test_notebook_04_smoke(run_notebook):
     assert results["gradcam_cam_correlation"] > 0.99
     assert results["gradcam_cam_correlation_mosaics"] > 0.99
     assert 0.0 <= results["cell_test_accuracy"] <= 1.0
+    # a cell model that beats chance puts a defective cell above 8 functional ones more often than 1/9
+    assert 1 / 9 < results["pointing_game_cell_model_ceiling"] <= 1.0
