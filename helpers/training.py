@@ -262,12 +262,18 @@ def training_callbacks(
     target: keras.Model | None = None,
     patience: int = 3,
     monitor: str = "val_loss",
+    reduce_lr_patience: int | None = None,
 ) -> list[keras.callbacks.Callback]:
-    """Early stopping on ``monitor`` (best weights restored) and, with ``checkpoint``, a ``.keras`` checkpoint of the best epoch."""
+    """Early stopping on ``monitor`` (best weights restored) and, with ``checkpoint``, a ``.keras`` checkpoint of the best epoch.
+
+    ``reduce_lr_patience``: also halve the learning rate after that many epochs without a better ``monitor``.
+    """
     mode = "max" if "acc" in monitor or "auc" in monitor else "min"
     callbacks: list[keras.callbacks.Callback] = [
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
     ]
+    if reduce_lr_patience is not None:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=reduce_lr_patience, min_lr=1e-6))
     if checkpoint is not None:
         callbacks.append(SaveBestModel(checkpoint, target, monitor, mode))
     return callbacks
@@ -314,6 +320,7 @@ def fit_stage(
     learning_rate: float,
     class_weight: dict[int, float] | None = None,
     patience: int = 3,
+    reduce_lr_patience: int | None = None,
     checkpoint: str | Path | None = None,
     checkpoint_target: keras.Model | None = None,
     n_train: int | None = None,
@@ -323,7 +330,7 @@ def fit_stage(
     """Compile ``model`` (with its current ``trainable`` flags) and fit it with early stopping and checkpoints."""
     with (strategy or tf.distribute.get_strategy()).scope():
         compile_classifier(model, learning_rate)
-    callbacks = training_callbacks(checkpoint, target=checkpoint_target, patience=patience)
+    callbacks = training_callbacks(checkpoint, target=checkpoint_target, patience=patience, reduce_lr_patience=reduce_lr_patience)
     start = time.perf_counter()
     history = model.fit(train, validation_data=validation, epochs=epochs, class_weight=class_weight, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start

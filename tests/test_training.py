@@ -17,6 +17,7 @@ from helpers.training import (
     carve_validation,
     class_weights,
     configure_devices,
+    fit_stage,
     fit_two_stage,
     make_augmentation,
     random_dihedral,
@@ -139,3 +140,18 @@ def test_fit_two_stage_trains_head_then_top_only(tmp_path):
     np.testing.assert_array_equal(frozen_low.get_weights()[0], before)
     assert model.get_layer("Conv_1").trainable and not model.get_layer("Conv_1_bn").trainable
     assert result.train_seconds > 0 and result.head.images_per_s > 0
+
+
+def test_fit_stage_halves_the_learning_rate_on_a_plateau():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 2, 32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    # validation labels are noise unrelated to x: the validation loss soon stops improving
+    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    stage = fit_stage(model, train, (x[:8], 1 - y[:8]), name="s", epochs=6, learning_rate=0.1, patience=10, reduce_lr_patience=1)
+    rates = stage.history["learning_rate"].to_numpy()
+    assert rates[0] == pytest.approx(0.1) and rates[-1] < 0.1
+    assert set(np.round(rates / 0.1, 6)) <= {1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125}
+    callbacks = training_callbacks(patience=2, reduce_lr_patience=3)
+    assert isinstance(callbacks[1], keras.callbacks.ReduceLROnPlateau) and callbacks[1].patience == 3
