@@ -65,6 +65,7 @@ def run_series(
     try:
         for path in notebook_paths(selection, notebooks_dir):
             parameters = {**PROFILES[profile].get(path.name[:2], {}), **(overrides or {}), "OUTPUT_DIR": str(output_dir)}
+            (output_dir / "results" / f"{path.name[:2]}.json").unlink(missing_ok=True)  # no keys left from an older run
             start = time.perf_counter()
             print(f"running {path.name} ({profile}) ...", flush=True)
             papermill.execute_notebook(

@@ -439,7 +439,9 @@ def train_recipe(
     progress: bool = False,
     label_values: np.ndarray | None = None,
 ) -> tuple[keras.Model, TwoStageResult]:
-    """Notebook 03's recipe, CPU-fast: build, cache the lower part's maps, train head, fine-tune the top.
+    """The CPU-fast two-stage recipe: build, cache the lower part's maps, train the head, fine-tune the top.
+
+    Unlike notebook 03, the head is trained with Keras (class-weighted, early stopping), as notebook 06 uses it.
 
     Returns the trained full classifier (images in, probabilities out) and the
     stage results. ``label_values`` replaces ``dataset.labels`` (e.g. relabelled targets).

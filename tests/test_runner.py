@@ -53,3 +53,12 @@ def test_command_line_reports_the_failing_cell(series, tmp_path, capsys):
     arguments = ["--profile", "smoke", "--notebooks", "02", "--output-dir", str(tmp_path / "cli"), "--notebooks-dir", str(series)]
     assert main(arguments) == 1
     assert "RuntimeError: deliberate failure" in capsys.readouterr().err
+
+
+def test_a_rerun_leaves_no_keys_from_an_older_record(series, tmp_path):
+    output = tmp_path / "out"
+    (output / "results").mkdir(parents=True)
+    (output / "results" / "01.json").write_text('{"renamed_metric": 0.5, "value": 1}')
+    (output / "results" / "03.json").write_text('{"value": 3}')  # not rerun: kept
+    run_series("smoke", "01", output, notebooks_dir=series, overrides={"VALUE": 7})
+    assert json.loads((output / "results.json").read_text()) == {"01": {"value": 7}, "03": {"value": 3}}
