@@ -80,6 +80,16 @@ class ImageDataset:
             return self.images[index]
         return read_image(self.paths[index])
 
+    def target_probabilities(self, indices: np.ndarray | None = None) -> np.ndarray:
+        """Soft training targets (n, classes): ``[1 - p, p]`` for a binary set whose metadata
+        records the probability ``p`` of the positive class (ELPV's experts' defect probability),
+        else the one-hot labels. Their argmax is the label."""
+        indices = np.arange(len(self)) if indices is None else np.asarray(indices)
+        if len(self.class_names) == 2 and "probability" in self.meta:
+            positive = self.meta["probability"].to_numpy(np.float32)[indices]
+            return np.stack([1.0 - positive, positive], axis=1)
+        return np.eye(len(self.class_names), dtype=np.float32)[self.labels[indices]]
+
     def subset(self, indices: np.ndarray) -> "ImageDataset":
         """The same data set restricted to ``indices`` (metadata re-indexed from 0)."""
         indices = np.asarray(indices)

@@ -279,13 +279,17 @@ def training_callbacks(
     return callbacks
 
 
-def compile_classifier(model: keras.Model, learning_rate: float) -> None:
-    """Adam with ``learning_rate``, sparse categorical cross-entropy, accuracy. Call again after changing ``trainable``."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+def compile_classifier(model: keras.Model, learning_rate: float, *, soft_targets: bool = False) -> None:
+    """Adam with ``learning_rate``, cross-entropy and accuracy. Call again after changing ``trainable``.
+
+    Targets are integer labels, or with ``soft_targets`` class probabilities (n, classes),
+    e.g. ``ImageDataset.target_probabilities``; accuracy then compares argmaxes.
+    """
+    if soft_targets:
+        loss, accuracy = keras.losses.CategoricalCrossentropy(), keras.metrics.CategoricalAccuracy(name="accuracy")
+    else:
+        loss, accuracy = keras.losses.SparseCategoricalCrossentropy(), keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=[accuracy])
 
 
 @dataclass
@@ -319,6 +323,7 @@ def fit_stage(
     epochs: int,
     learning_rate: float,
     class_weight: dict[int, float] | None = None,
+    soft_targets: bool = False,
     patience: int = 3,
     reduce_lr_patience: int | None = None,
     checkpoint: str | Path | None = None,
@@ -327,9 +332,12 @@ def fit_stage(
     strategy: tf.distribute.Strategy | None = None,
     verbose: int = 0,
 ) -> StageResult:
-    """Compile ``model`` (with its current ``trainable`` flags) and fit it with early stopping and checkpoints."""
+    """Compile ``model`` (with its current ``trainable`` flags) and fit it with early stopping and checkpoints.
+
+    ``soft_targets``: ``train`` and ``validation`` give class probabilities instead of labels.
+    """
     with (strategy or tf.distribute.get_strategy()).scope():
-        compile_classifier(model, learning_rate)
+        compile_classifier(model, learning_rate, soft_targets=soft_targets)
     callbacks = training_callbacks(checkpoint, target=checkpoint_target, patience=patience, reduce_lr_patience=reduce_lr_patience)
     start = time.perf_counter()
     history = model.fit(train, validation_data=validation, epochs=epochs, class_weight=class_weight, callbacks=callbacks, verbose=verbose)

@@ -86,6 +86,21 @@ def test_elpv_labels_and_metadata(elpv):
     assert np.bincount(load_elpv("level").labels).tolist() == [1508, 295, 106, 715]
 
 
+def test_target_probabilities_are_the_experts_probabilities_or_one_hot(elpv, tmp_path):
+    targets = elpv.target_probabilities([0, 1, 2])
+    expected = elpv.meta["probability"].to_numpy()[:3]
+    np.testing.assert_allclose(targets, np.stack([1 - expected, expected], 1), atol=1e-7)
+    every = elpv.target_probabilities()
+    assert every.shape == (2624, 2)
+    np.testing.assert_allclose(np.unique(every[:, 1]), [0, 1 / 3, 2 / 3, 1], atol=1e-6)
+    np.testing.assert_array_equal(every.argmax(1), elpv.labels)  # the soft target never contradicts the label
+    np.testing.assert_allclose(every.sum(1), 1.0, atol=1e-6)
+    levels = load_elpv("level")  # four classes: the probabilities are the classes, targets are one-hot
+    np.testing.assert_array_equal(levels.target_probabilities([0, 5]), np.eye(4, dtype=np.float32)[levels.labels[[0, 5]]])
+    root = write_folder(tmp_path / "images", {"a": [("x.png", gray(1))], "b": [("y.png", gray(2)), ("z.png", gray(3))]})
+    np.testing.assert_array_equal(load_image_folder(root).target_probabilities(), [[1, 0], [0, 1], [0, 1]])
+
+
 def test_shared_split_is_deterministic_disjoint_and_stratified(elpv):
     train, test = split_indices(elpv)
     again_train, again_test = split_indices(elpv)

@@ -16,6 +16,7 @@ from helpers.training import (
     cache_feature_maps,
     carve_validation,
     class_weights,
+    compile_classifier,
     configure_devices,
     fit_stage,
     fit_two_stage,
@@ -155,3 +156,22 @@ def test_fit_stage_halves_the_learning_rate_on_a_plateau():
     assert set(np.round(rates / 0.1, 6)) <= {1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125}
     callbacks = training_callbacks(patience=2, reduce_lr_patience=3)
     assert isinstance(callbacks[1], keras.callbacks.ReduceLROnPlateau) and callbacks[1].patience == 3
+
+
+def test_compile_classifier_soft_targets_is_the_cross_entropy_against_probabilities():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(6, 3)).astype("float32")
+    positive = np.array([0.0, 1 / 3, 2 / 3, 1.0, 1 / 3, 1.0], "float32")
+    targets = np.stack([1 - positive, positive], 1)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    compile_classifier(model, 1e-3, soft_targets=True)
+    proba = model.predict(x, verbose=0)
+    loss, accuracy = model.evaluate(x, targets, verbose=0)
+    assert loss == pytest.approx(float(np.mean(-(targets * np.log(proba)).sum(1))), rel=1e-5)
+    assert accuracy == pytest.approx(float(np.mean(proba.argmax(1) == targets.argmax(1))))
+    compile_classifier(model, 1e-3)  # hard labels: the same loss as one-hot targets
+    hard = targets.argmax(1)
+    assert model.evaluate(x, hard, verbose=0)[0] == pytest.approx(float(np.mean(-np.log(proba[np.arange(6), hard]))), rel=1e-5)
+    stage = fit_stage(model, ViewSampler(x[None], targets, batch_size=3), (x, targets), name="soft", epochs=2, learning_rate=1e-2, soft_targets=True)
+    assert stage.epochs_run == 2 and np.isfinite(stage.history["val_loss"]).all()
