@@ -15,24 +15,69 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
-from helpers.datasets import DatasetError
-from helpers.downloads import DownloadError
+from helpers.checks import suggest
+from helpers.data.catalog import CATALOG, downloadable, fetch, status
+from helpers.data.datasets import DatasetError
+from helpers.data.downloads import DownloadError
 from helpers.paths import DATA_DIR_ENV, data_dir
-from helpers.remote_datasets import CATALOG, downloadable, fetch, status
+
+
+def weight_names() -> list[str]:
+    """``weights:NAME`` for every backbone whose ImageNet weights can be cached."""
+    from helpers.models.backbones import KERAS_APPLICATIONS
+
+    return [f"weights:{name}" for name in KERAS_APPLICATIONS]
+
+
+def weights_status(name: str) -> str:
+    from helpers.models.backbones import cached_weights
+
+    backbone = name.removeprefix("weights:")
+    if cached_weights(backbone).exists():
+        return "cached"
+    return "offline (pip)" if backbone == "mobilenet_v2" else "not cached"
 
 
 def print_catalog(root: Path) -> None:
     """One table: name, domain, size, license, status here, source."""
+    from helpers.models.backbones import WEIGHT_MEGABYTES
+
     rows = [("name", "domain", "size", "license", "status", "source")]
     for name, info in CATALOG.items():
         rows.append((name, info.domain, info.size, info.license, status(name, root), info.source))
+    for name in weight_names():
+        backbone = name.removeprefix("weights:")
+        rows.append((name, "ImageNet weights", f"~{WEIGHT_MEGABYTES[backbone]} MB", "see keras.applications", weights_status(name), "keras.applications"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths)) + "  " + row[5])
     print(f"\ndata directory: {root}  (set {DATA_DIR_ENV} or use --dest to move it)")
-    print("your own images: DATASET = \"folder:/path/to/images\" (one sub-folder per class) in any image notebook")
+    print('your own images: DATASET = "folder:/path/to/images" (one sub-folder per class) in any image notebook')
+
+
+def usable_folder(root: Path) -> str | None:
+    """Why ``root`` cannot hold downloads (one line), or None when it can."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root):
+            pass
+    except OSError as error:
+        return f"cannot write to {root} ({error.strerror or error}): choose a writable folder with --dest"
+    return None
+
+
+def fetch_one(name: str, root: Path, args: argparse.Namespace) -> Path | None:
+    if name.startswith("weights:"):
+        from helpers.models.backbones import WeightsUnavailableError, prefetch_weights
+
+        try:
+            return prefetch_weights(name.removeprefix("weights:"), include_top=args.include_top)
+        except WeightsUnavailableError as error:
+            raise DownloadError(f"ImageNet weights for {name} could not be downloaded; check the network and run the command again ({error})") from None
+    return fetch(name, root, keep_archives=args.keep_archives, retries=args.retries, progress=not args.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,20 +102,22 @@ def main(argv: list[str] | None = None) -> int:
     if not args.names:
         parser.error("name at least one data set, or use --list")
     names = [n for name in args.names for n in (downloadable() if name == "all" else [name])]
-    unknown = [name for name in names if name not in CATALOG]
+    known = list(CATALOG) + weight_names()
+    unknown = [name for name in names if name not in known]
     if unknown:
-        parser.error(f"unknown data set(s) {', '.join(unknown)}: `python data_download.py --list` shows the known names")
+        parser.error(f"unknown data set {unknown[0]!r}{suggest(unknown[0], known)}: `python data_download.py --list` shows the known names")
+    if any(not name.startswith("weights:") for name in names) and (problem := usable_folder(root)):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     failures = 0
     for name in names:
-        info = CATALOG[name]
-        if info.offline and info.kind != "weights":
-            print(f"{name}: available offline (comes with the {info.package} package); nothing to download")
+        if not name.startswith("weights:") and CATALOG[name].package is not None:
+            print(f"{name}: available offline (comes with the {CATALOG[name].package} package); nothing to download")
             continue
-        before = status(name, root)
+        before = weights_status(name) if name.startswith("weights:") else status(name, root)
         try:
-            path = fetch(name, root, keep_archives=args.keep_archives, include_top=args.include_top,
-                         retries=args.retries, progress=not args.quiet)
+            path = fetch_one(name, root, args)
         except (DownloadError, DatasetError) as error:
             print(f"error: {name}: {error}", file=sys.stderr)
             failures += 1
@@ -78,11 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"\ninterrupted: run `python data_download.py {name}` again to resume", file=sys.stderr)
             return 130
-        if before in ("downloaded", "cached"):
-            print(f"{name}: already here ({path}); nothing to do")
-        else:
-            print(f"{name}: ready in {path}")
-    if args.dest is not None and any(CATALOG[n].kind != "weights" for n in names) and Path(os.environ.get(DATA_DIR_ENV, "")) != root:
+        print(f"{name}: already here ({path}); nothing to do" if before in ("downloaded", "cached") else f"{name}: ready in {path}")
+    if args.dest is not None and any(not n.startswith("weights:") for n in names) and Path(os.environ.get(DATA_DIR_ENV, "")) != root:
         print(f"note: the notebooks read {DATA_DIR_ENV}; run `export {DATA_DIR_ENV}={root}` before starting them")
     return 1 if failures else 0
 

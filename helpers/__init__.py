@@ -1,18 +1,12 @@
 """Shared code for the notebook series "Transfer learning as a powerful baseline".
 
-One module per concept:
-
-- data: ``paths`` (where data, caches and outputs live), ``datasets`` (ELPV, image
-  folders, the shared split), ``downloads`` and ``remote_datasets`` (EuroSAT,
-  MedMNIST, UCI HAR), ``timeseries`` and ``telemetry`` (sensor series), ``images``;
-- models: ``checkpoint`` (legacy torch checkpoints without torch), ``backbones``
-  (ImageNet CNNs with their own preprocessing, offline), ``features`` (tf.data
-  featurization with an on-disk cache), ``estimators`` (scikit-learn transformer),
-  ``models`` and ``training`` (GAP classifiers, fine-tuning), ``sequence_models``;
-- explanation: ``cam`` (CAM, Grad-CAM), ``mosaics`` (localization scoring),
-  ``artifacts`` and ``guided`` (CAM-guided cleaning);
-- reporting: ``metrics``, ``plots``, ``results`` (recorded numbers), ``runner``
-  (papermill execution of the series).
+- ``helpers.data``: image and series data sets behind one catalog, downloads, mosaics, stamps, telemetry;
+- ``helpers.models``: backbones with offline ImageNet weights, frozen networks on OpenVINO / ONNX Runtime /
+  TensorFlow, cached features, GAP classifiers, training plumbing;
+- ``helpers.explain``: CAM and Grad-CAM, heat maps, localization scores, occlusion, shortcut detection;
+- ``helpers.report``: metrics, figures, recorded results;
+- ``helpers.checks`` (parameter checks), ``helpers.paths`` (where files live, atomic and self-healing caches),
+  ``helpers.runner`` (the series under papermill).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

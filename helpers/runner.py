@@ -1,37 +1,58 @@
 """Execute the notebook series with papermill: ``python -m helpers.runner --profile smoke``.
 
-A profile is a set of papermill parameters per notebook. ``full`` runs every
-notebook on its defaults (the whole offline data sets); ``smoke`` shrinks the
-work so the whole series runs in minutes on two CPU cores. Executed copies go
-to ``outputs/<profile>/``, next to ``results.json`` and ``report.md``.
+A profile is a set of papermill parameters per notebook: ``full`` runs every notebook on its defaults (the
+whole offline data sets), ``workshop`` fits each notebook in a workshop slot on a laptop CPU, ``smoke``
+shrinks the work so the whole series runs in minutes (what the tests use). Executed copies go to
+``outputs/<profile>/`` next to ``results.json``, ``report.md`` and ``logs/`` (each kernel's own log).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
+import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import papermill
 
-from helpers.results import write_report
+from helpers.report.results import write_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+#: notebooks that take an image data set as DATASET; notebook 05 takes a series set
+IMAGE_NOTEBOOKS = ("01", "02", "03", "04", "06", "07")
+#: what the kernels run with: no TensorFlow C++ logs, no library deprecation warnings in the executed notebooks
+KERNEL_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning"}
 
-#: notebook number -> papermill parameters; notebooks not named run on their defaults.
+#: profile -> notebook number -> papermill parameters; notebooks not named run on their defaults.
 PROFILES: dict[str, dict[str, dict]] = {
     "full": {},
+    "workshop": {},
     "smoke": {
         "01": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "RUN_TSNE": False},
         "02": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "SEARCH_ITERATIONS": 2, "CV_FOLDS": 3, "STUDY_WHAT_HELPS": False},
-        "03": {"IMAGE_SIZE": 128, "MAX_TRAIN": 320, "MAX_TEST": 160, "VIEWS": 2, "FINE_TUNE_EPOCHS": 3, "PATIENCE": 3, "PROGRESS": False},
-        "04": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "HEAD_EPOCHS": 30, "TILE_SIZE": 96, "N_TRAIN_MOSAICS": 1000, "N_TEST_MOSAICS": 160, "FINE_TUNE_EPOCHS": 3, "RANDOM_DRAWS": 20},
-        "05": {"DATASET": "basic_motions", "SEEDS": 1, "EPOCHS": {"basic_motions": 40}, "SYNTHETIC_SAMPLES": 250, "TELEMETRY_EPOCHS": 25},
+        "03": {"IMAGE_SIZE": 128, "MAX_TRAIN": 320, "MAX_TEST": 160, "VIEWS": 2, "TTA_VIEWS": 2, "FINE_TUNE_EPOCHS": 3, "PATIENCE": 3},
+        "04": {
+            "IMAGE_SIZE": 96,
+            "MAX_TRAIN": 240,
+            "MAX_TEST": 120,
+            "TILE_SIZE": 96,
+            "N_TRAIN_MOSAICS": 1000,
+            "N_TEST_MOSAICS": 160,
+            "FINE_TUNE_EPOCHS": 3,
+        },
+        "05": {"DATASET": "basic_motions", "SEEDS": 1, "EPOCHS": 40, "SYNTHETIC_SAMPLES": 250, "TELEMETRY_EPOCHS": 25},
         "06": {"IMAGE_SIZE": 160, "MAX_TRAIN": 600, "MAX_TEST": 200, "EPOCHS": 20},
     },
 }
+
+
+class RunFailed(RuntimeError):
+    """A notebook of the series failed; the message is one line: which notebook, what went wrong, where to look."""
 
 
 def notebook_paths(selection: str = "all", notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
@@ -47,51 +68,117 @@ def notebook_paths(selection: str = "all", notebooks_dir: Path = NOTEBOOKS_DIR) 
     return chosen
 
 
+def default_output_dir(profile: str, dataset: str | None = None) -> Path:
+    """``outputs/<profile>``, or ``outputs/<data set>-<profile>`` for a run on another data set."""
+    if not dataset:
+        return REPO_ROOT / "outputs" / profile
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", dataset.removeprefix("folder:").rstrip("/").split("/")[-1]).strip("-") or "data"
+    return REPO_ROOT / "outputs" / f"{slug}-{profile}"
+
+
+@contextlib.contextmanager
+def _kernel_output_to(log: Path):
+    """Send what kernels print outside their cells (start-up logs of TensorFlow and others) to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log, "ab") as handle:
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def run_series(
     profile: str,
     selection: str = "all",
     output_dir: Path | None = None,
     notebooks_dir: Path = NOTEBOOKS_DIR,
     overrides: dict | None = None,
+    *,
+    dataset: str | None = None,
+    progress: bool = True,
 ) -> Path:
-    """Run the chosen notebooks of a profile in order; stop at the first failure (``PapermillExecutionError``).
+    """Run the chosen notebooks of a profile in order; stop at the first failure (``RunFailed``).
 
-    ``overrides`` are extra parameters given to every chosen notebook.
+    ``overrides`` are extra parameters for every chosen notebook; ``dataset`` is the image notebooks' DATASET.
     """
     if profile not in PROFILES:
         raise SystemExit(f"unknown profile {profile!r}: choose one of {sorted(PROFILES)}")
-    output_dir = (output_dir or REPO_ROOT / "outputs" / profile).resolve()
+    output_dir = (output_dir or default_output_dir(profile, dataset)).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update({k: v for k, v in KERNEL_ENVIRONMENT.items() if k not in os.environ})
     try:
         for path in notebook_paths(selection, notebooks_dir):
-            parameters = {**PROFILES[profile].get(path.name[:2], {}), **(overrides or {}), "OUTPUT_DIR": str(output_dir)}
-            (output_dir / "results" / f"{path.name[:2]}.json").unlink(missing_ok=True)  # no keys left from an older run
-            start = time.perf_counter()
-            print(f"running {path.name} ({profile}) ...", flush=True)
-            papermill.execute_notebook(
-                str(path), str(output_dir / path.name), parameters=parameters, cwd=str(notebooks_dir),
-                kernel_name="python3", progress_bar=False,
-            )
-            print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
+            number = path.name[:2]
+            parameters = {**PROFILES[profile].get(number, {}), **(overrides or {}), "OUTPUT_DIR": str(output_dir)}
+            if dataset and number in IMAGE_NOTEBOOKS:
+                parameters["DATASET"] = dataset
+            (output_dir / "results" / f"{number}.json").unlink(missing_ok=True)  # no keys left from an older run
+            _run_one(path, output_dir, parameters, notebooks_dir, progress)
     finally:
         write_report(output_dir, title=f"Results ({profile} profile)")
     return output_dir
+
+
+def _run_one(path: Path, output_dir: Path, parameters: dict, notebooks_dir: Path, progress: bool) -> None:
+    target, log = output_dir / path.name, output_dir / "logs" / f"{path.stem}.log"
+    start = time.perf_counter()
+    if progress:
+        print(f"running {path.name} ...", end=" ", flush=True)
+    try:
+        with _kernel_output_to(log):
+            papermill.execute_notebook(
+                str(path), str(target), parameters=parameters, cwd=str(notebooks_dir), kernel_name="python3",
+                progress_bar=False, extra_arguments=["--IPKernelApp.capture_fd_output=False"],
+            )  # fmt: skip
+    except papermill.PapermillExecutionError as error:
+        if error.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
+            target.unlink(missing_ok=True)
+            raise KeyboardInterrupt from None
+        where = f"cell {error.exec_count}" if error.exec_count else "a cell"
+        message = error.evalue if error.ename == "ParameterError" else f"{error.ename}: {error.evalue}"
+        raise RunFailed(f"{path.name} stopped in {where}: {message}\n  executed notebook: {target}\n  kernel log: {log}") from None
+    except KeyboardInterrupt:
+        target.unlink(missing_ok=True)  # half-executed: never left where a finished one would be
+        raise
+    if progress:
+        print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def _literal(text: str):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="full", choices=sorted(PROFILES))
     parser.add_argument("--notebooks", default="all", help="'all' or numbers, e.g. 01,02")
-    parser.add_argument("--output-dir", type=Path, default=None, help="default: outputs/<profile>")
+    parser.add_argument("--dataset", default=None, help="DATASET of the image notebooks, e.g. folder:/path/to/images or eurosat")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a parameter for every chosen notebook")
+    parser.add_argument("--output-dir", type=Path, default=None, help="default: outputs/<profile> (outputs/<data set>-<profile> with --dataset)")
     parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        name, separator, value = item.partition("=")
+        if not separator or not name.isidentifier():
+            parser.error(f"--set takes NAME=VALUE, not {item!r}")
+        overrides[name] = _literal(value)
     try:
-        output_dir = run_series(args.profile, args.notebooks, args.output_dir, args.notebooks_dir.resolve())
-    except papermill.PapermillExecutionError as error:
-        print(f"\nFAILED in cell {error.exec_count}: {error.ename}: {error.evalue}", file=sys.stderr)
-        print("".join(error.traceback[-3:]) if error.traceback else "", file=sys.stderr)
-        print("The executed notebook (with the error) is in the output folder.", file=sys.stderr)
+        output_dir = run_series(args.profile, args.notebooks, args.output_dir, args.notebooks_dir.resolve(), overrides, dataset=args.dataset)
+    except RunFailed as error:
+        print(f"\nFAILED: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished notebooks and their results are kept; run the same command again to redo the rest", file=sys.stderr)
+        return 130
     print(f"results: {output_dir / 'results.json'}\nreport:  {output_dir / 'report.md'}")
     return 0
 

@@ -12,7 +12,7 @@ def write_notebook(path, body):
     parameters = nbformat.v4.new_code_cell('OUTPUT_DIR = "unset"\nVALUE = 1')
     parameters.metadata["tags"] = ["parameters"]
     notebook.cells = [
-        nbformat.v4.new_code_cell("from helpers.results import record_results"),
+        nbformat.v4.new_code_cell("from helpers.report.results import record_results"),
         parameters,
         nbformat.v4.new_code_cell(body),
     ]

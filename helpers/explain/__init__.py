@@ -1,0 +1,1 @@
+"""Explanation: class activation maps and Grad-CAM, maps as pictures, localization scores, occlusion, shortcut detection."""

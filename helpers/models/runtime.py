@@ -1,0 +1,146 @@
+"""Frozen networks on the fastest inference runtime at hand: OpenVINO or ONNX Runtime on a CPU, TensorFlow on a GPU.
+
+A frozen network never trains, so nothing ties its forward pass to TensorFlow. ``FrozenNetwork`` exports the
+Keras model with Keras' own ``model.export`` (``format="openvino"`` or ``"onnx"``), caches the export keyed
+by what determines its weights (written atomically with a checksum manifest; a damaged export is named,
+removed and rebuilt) and runs batches on that runtime with a fixed number of threads. ``runtime="auto"``
+(the default, or ``$TL_RUNTIME``) takes TensorFlow when a GPU is visible, else OpenVINO, else ONNX Runtime,
+else TensorFlow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from helpers.paths import cache_dir, discard_damaged, file_sha256
+
+RUNTIME_ENV = "TL_RUNTIME"
+RUNTIMES = ("openvino", "onnxruntime", "tensorflow")
+_MODULES = {"openvino": "openvino", "onnxruntime": "onnxruntime", "tensorflow": "tensorflow"}
+_EXPORT = {"openvino": ("openvino", "model.xml", ("model.xml", "model.bin")), "onnxruntime": ("onnx", "model.onnx", ("model.onnx",))}
+
+
+def available_runtimes() -> list[str]:
+    """The runtimes installed here, fastest first on a CPU."""
+    return [name for name in RUNTIMES if importlib.util.find_spec(_MODULES[name]) is not None]
+
+
+def resolve_runtime(runtime: str | None = "auto") -> str:
+    """The runtime ``auto`` stands for here (``$TL_RUNTIME`` first), or ``runtime`` checked to be installed."""
+    runtime = runtime or "auto"
+    if runtime == "auto":
+        runtime = os.environ.get(RUNTIME_ENV) or "auto"
+    if runtime == "auto":
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU"):
+            return "tensorflow"
+        return available_runtimes()[0]
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r} (from the argument or ${RUNTIME_ENV}): choose auto or one of {RUNTIMES}")
+    if runtime not in available_runtimes():
+        raise ValueError(f"runtime {runtime!r} is not installed here: choose one of {available_runtimes()} (or install its package)")
+    return runtime
+
+
+def default_threads() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class FrozenNetwork:
+    """A frozen Keras model compiled for inference: ``network(images)`` returns its outputs as a numpy array.
+
+    ``key`` names the model's weights and shape for the export cache (e.g. backbone, weights fingerprint,
+    image size, layer); without one the export lives in a temporary folder for this object only.
+    """
+
+    def __init__(self, model: keras.Model, *, runtime: str | None = "auto", key: str | None = None, threads: int | None = None):
+        self.model = model
+        self.runtime = resolve_runtime(runtime)
+        self.threads = threads or default_threads()
+        self.key = key
+        self._temporary: tempfile.TemporaryDirectory | None = None
+        self._run = self._compile()
+
+    def __call__(self, images) -> np.ndarray:
+        return self._run(np.ascontiguousarray(images, dtype=np.float32))
+
+    def predict(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Outputs for a large array, ``batch_size`` rows at a time."""
+        return np.concatenate([self(X[start : start + batch_size]) for start in range(0, len(X), batch_size)])
+
+    def __repr__(self) -> str:
+        return f"FrozenNetwork({self.model.name}, runtime={self.runtime!r}, threads={self.threads})"
+
+    def _compile(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self.runtime == "tensorflow":
+            import tensorflow as tf
+
+            forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+            return lambda x: np.asarray(forward(tf.constant(x)))
+        folder = self._exported()
+        if self.runtime == "openvino":
+            import openvino as ov
+
+            config = {"INFERENCE_NUM_THREADS": self.threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+            compiled = ov.Core().compile_model(str(folder / "model.xml"), "CPU", config)
+            return lambda x: np.asarray(compiled(x)[0])
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = self.threads, 1
+        session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {name: x})[0]
+
+    def _exported(self) -> Path:
+        """The folder of the exported model: from the cache when intact, else exported now."""
+        form, main_file, files = _EXPORT[self.runtime]
+        if self.key is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="frozen-")
+            folder = Path(self._temporary.name) / "export"
+            _export(self.model, folder, form, main_file, files)
+            return folder
+        folder = cache_dir("runtimes") / f"{self.key}-{self.runtime}"
+        if folder.exists():
+            try:
+                _verify(folder, files)
+                return folder
+            except (OSError, ValueError, KeyError) as error:
+                discard_damaged(folder / "manifest.json", error, "exported model")
+                shutil.rmtree(folder, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        try:
+            _export(self.model, staging, form, main_file, files)
+            os.replace(staging, folder)
+        except OSError:
+            if not folder.exists():
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return folder
+
+
+def _export(model: keras.Model, folder: Path, form: str, main_file: str, files: tuple[str, ...]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only models that have been called
+    model.export(str(folder / main_file), format=form, verbose=False)
+    manifest = {name: file_sha256(folder / name) for name in files}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _verify(folder: Path, files: tuple[str, ...]) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for name in files:
+        if file_sha256(folder / name) != manifest[name]:
+            raise ValueError(f"{name} does not match its recorded sha256")

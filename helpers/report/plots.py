@@ -1,0 +1,127 @@
+"""One function per figure: each returns a matplotlib ``Figure`` (shown by Jupyter, saved with ``fig.savefig``).
+
+Figures are built without pyplot, so a notebook shows each one once and
+scripts and tests leak no open figures; they render themselves as PNG in
+Jupyter whatever the matplotlib backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from io import BytesIO
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
+
+
+class _Figure(Figure):
+    """A Figure that Jupyter displays as PNG (pyplot-free figures have no display hook otherwise)."""
+
+    def _repr_png_(self) -> bytes:
+        buffer = BytesIO()
+        self.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+        return buffer.getvalue()
+
+
+def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], *, normalize: bool = False, title: str = "") -> Figure:
+    """Confusion matrix as a heat map, rows = true class, columns = predicted class, counts (or row fractions) written in."""
+    labels = np.arange(len(class_names))
+    matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize="true" if normalize else None)
+    fig = _Figure(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 1.5), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(matrix, cmap="Blues", vmin=0)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    for (i, j), value in np.ndenumerate(matrix):
+        text = f"{value:.2f}" if normalize else f"{int(value)}"
+        ax.text(j, i, text, ha="center", va="center", color="white" if value > matrix.max() / 2 else "black")
+    ax.set(xticks=labels, yticks=labels, xticklabels=class_names, yticklabels=class_names, xlabel="predicted", ylabel="true")
+    ax.set_title(title or "Confusion matrix")
+    return fig
+
+
+def plot_roc_pr(y_true: np.ndarray, scores: Mapping[str, np.ndarray], *, positive: str = "positive class") -> Figure:
+    """ROC curves (left) and precision-recall curves (right) of several models' positive-class scores, AUCs in the legend."""
+    y_true = np.asarray(y_true)
+    fig = _Figure(figsize=(11, 4.5), layout="constrained")
+    roc_ax, pr_ax = fig.subplots(1, 2)
+    for name, score in scores.items():
+        fpr, tpr, _ = roc_curve(y_true, score)
+        roc_ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y_true, score):.3f})")
+        precision, recall, _ = precision_recall_curve(y_true, score)
+        pr_ax.plot(recall, precision, label=f"{name} (AP {average_precision_score(y_true, score):.3f})")
+    roc_ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    pr_ax.axhline(y_true.mean(), color="grey", linestyle=":", label=f"chance ({y_true.mean():.2f})")
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    pr_ax.set(xlabel=f"recall ({positive})", ylabel="precision", title="Precision-recall curve", ylim=(0, 1.02))
+    roc_ax.legend(loc="lower right", fontsize="small")
+    pr_ax.legend(loc="lower left", fontsize="small")
+    return fig
+
+
+def plot_calibration(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], *, n_bins: int = 10) -> Figure:
+    """Reliability diagram: observed frequency of the positive class against the mean predicted probability, per bin."""
+    fig = _Figure(figsize=(5.5, 5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for name, proba in probabilities.items():
+        observed, predicted = calibration_curve(y_true, proba, n_bins=n_bins, strategy="quantile")
+        ax.plot(predicted, observed, marker="o", label=name)
+    ax.set(xlabel="mean predicted probability", ylabel="observed fraction of positives", title="Calibration", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def plot_image_gallery(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, *, ncols: int = 4, size: float = 2.6) -> Figure:
+    """Images in a grid (grayscale shown in gray), with an optional title under each."""
+    if len(images) == 0:
+        raise ValueError("no images to show")
+    ncols = min(ncols, len(images))
+    nrows = -(-len(images) // ncols)
+    fig = _Figure(figsize=(size * ncols, size * nrows + 0.3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        image = np.asarray(images[i])
+        ax.imshow(image.squeeze(), cmap="gray" if image.squeeze().ndim == 2 else None)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize="small")
+    return fig
+
+
+def plot_metric_bars(table: pd.DataFrame, metrics: Sequence[str], *, title: str = "", reference: Mapping[str, float] | None = None) -> Figure:
+    """Grouped bars: one group per row of ``table`` (its index), one bar per metric column; optional horizontal reference lines."""
+    fig = _Figure(figsize=(max(5, 1.3 * len(table) * max(1, len(metrics)) / 2 + 2), 4), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(table))
+    width = 0.8 / len(metrics)
+    for k, metric in enumerate(metrics):
+        bars = ax.bar(positions + (k - (len(metrics) - 1) / 2) * width, table[metric], width, label=metric)
+        ax.bar_label(bars, fmt="%.2f", fontsize="x-small")
+    for name, value in (reference or {}).items():
+        ax.axhline(value, linestyle="--", color="grey", linewidth=1)
+        ax.text(len(table) - 0.5, value, f" {name}", va="bottom", ha="right", fontsize="x-small", color="dimgrey")
+    ax.set_xticks(positions, [str(i) for i in table.index])
+    ax.set_title(title)
+    ax.legend(fontsize="small", loc="lower right")
+    return fig
+
+
+def plot_scores_with_errors(names: Sequence[str], means: Sequence[float], stds: Sequence[float], *, xlabel: str = "score", title: str = "") -> Figure:
+    """Horizontal bars of mean scores with +/- std error bars (e.g. cross-validated accuracy per variant)."""
+    means, stds = np.asarray(means, float), np.asarray(stds, float)
+    fig = _Figure(figsize=(7, 0.45 * len(names) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(names))[::-1]
+    ax.barh(positions, means, xerr=stds, color="tab:blue", alpha=0.8, capsize=3)
+    for y, m in zip(positions, means):
+        ax.text(m, y, f" {m:.3f}", va="center", ha="left", fontsize="small")
+    ax.set_yticks(positions, list(names))
+    low = max(0.0, float((means - stds).min()) - 0.02)
+    ax.set_xlim(low, min(1.0, float((means + stds).max()) + 0.03) if means.max() <= 1 else None)
+    ax.set(xlabel=xlabel, title=title)
+    return fig

@@ -1,0 +1,102 @@
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from helpers.data.datasets import ImageDataset
+from helpers.models.features import dihedral_view, feature_cache_key, featurize, image_batches
+from helpers.paths import cache_dir
+
+
+def in_memory_dataset(n=6, size=40):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+    labels = np.arange(n) % 2
+    return ImageDataset("toy", labels, ["a", "b"], pd.DataFrame(index=range(n)), images=images)
+
+
+def test_in_memory_batches_are_resized_rgb_in_pixel_range():
+    dataset = in_memory_dataset(n=5, size=40)
+    batches = list(image_batches(dataset, np.array([4, 0, 2]), image_size=20, batch_size=2))
+    images = np.concatenate([b[0].numpy() for b in batches])
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert images.shape == (3, 20, 20, 3) and images.dtype == np.float32
+    assert labels.tolist() == [0, 0, 0]
+    assert 0 <= images.min() and images.max() <= 255
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])  # grayscale repeated into RGB
+
+
+def test_file_batches_decode_colour_files_in_order(tmp_path):
+    import cv2
+
+    paths = []
+    for i, bgr in enumerate([(255, 0, 0), (0, 0, 255)]):
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), np.full((30, 50, 3), bgr, np.uint8))
+        paths.append(path)
+    dataset = ImageDataset("files", np.array([0, 1]), ["blue", "red"], pd.DataFrame(index=range(2)), paths=paths)
+    images = next(iter(image_batches(dataset, np.array([0, 1]), image_size=16, with_labels=False))).numpy()
+    assert images.shape == (2, 16, 16, 3)
+    np.testing.assert_allclose(images[0, 8, 8], [0, 0, 255])  # the BGR file (255, 0, 0) is blue in RGB
+    np.testing.assert_allclose(images[1, 8, 8], [255, 0, 0])
+
+
+def test_dihedral_views_are_the_eight_symmetries():
+    image = tf.reshape(tf.range(9, dtype=tf.float32), (1, 3, 3, 1))
+    views = [dihedral_view(image, v).numpy()[0, ..., 0] for v in range(8)]
+    np.testing.assert_array_equal(views[0], np.arange(9).reshape(3, 3))
+    np.testing.assert_array_equal(views[1], np.arange(9).reshape(3, 3)[:, ::-1])
+    assert len({v.tobytes() for v in views}) == 8
+
+
+def test_featurize_caches_and_recovers_from_a_damaged_cache():
+    dataset = in_memory_dataset(n=6, size=40)
+    indices = np.array([0, 1, 3, 5])
+    first = featurize(dataset, indices, image_size=32, batch_size=3, progress=False)
+    second = featurize(dataset, indices, image_size=32, batch_size=3, progress=False)
+    assert first.X.shape == (4, 1280) and not first.from_cache and first.images_per_s > 0
+    assert second.from_cache
+    np.testing.assert_array_equal(first.X, second.X)
+    np.testing.assert_array_equal(second.y, dataset.labels[indices])
+
+    key = feature_cache_key(dataset, indices, "mobilenet_v2", 32, None, 1)
+    (cache_dir("features") / f"{key}.npz").write_bytes(b"half a file")
+    third = featurize(dataset, indices, image_size=32, batch_size=3, progress=False)
+    assert not third.from_cache
+    np.testing.assert_allclose(third.X, first.X, rtol=1e-5, atol=1e-6)
+
+
+def test_cache_key_changes_with_everything_that_changes_the_features():
+    dataset = in_memory_dataset()
+    base = feature_cache_key(dataset, np.arange(4), "mobilenet_v2", 224, None, 1)
+    assert base.startswith("toy-mobilenet_v2-torchvision-b03531047ffa-224px-last-tta1-n4-")
+    variants = [
+        feature_cache_key(dataset, np.arange(1, 5), "mobilenet_v2", 224, None, 1),
+        feature_cache_key(dataset, np.arange(4), "resnet50", 224, None, 1),
+        feature_cache_key(dataset, np.arange(4), "mobilenet_v2", 300, None, 1),
+        feature_cache_key(dataset, np.arange(4), "mobilenet_v2", 224, "block_13_expand_relu", 1),
+        feature_cache_key(dataset, np.arange(4), "mobilenet_v2", 224, None, 4),
+    ]
+    assert len({base, *variants}) == 6
+
+
+def test_featurize_rejects_a_bad_number_of_views():
+    with pytest.raises(ValueError, match="tta_views"):
+        featurize(in_memory_dataset(), np.arange(2), tta_views=9)
+
+
+@pytest.mark.parametrize("image_size", [224, 96, 64])  # shrinking by less and by more than 2x
+def test_files_and_arrays_give_the_same_pixels(tmp_path, image_size):
+    import cv2
+
+    images = np.random.default_rng(1).integers(0, 256, (2, 300, 300), dtype=np.uint8)
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), image)
+    meta = pd.DataFrame(index=range(2))
+    in_memory = ImageDataset("memory", np.zeros(2, int), ["a"], meta, images=images)
+    on_disk = ImageDataset("disk", np.zeros(2, int), ["a"], meta, paths=paths)
+    from_memory = next(iter(image_batches(in_memory, np.arange(2), image_size, with_labels=False))).numpy()
+    from_files = next(iter(image_batches(on_disk, np.arange(2), image_size, with_labels=False))).numpy()
+    np.testing.assert_array_equal(from_memory, from_files)

@@ -1,0 +1,53 @@
+"""Notebook 03 under the smoke profile: it trains, beats the majority class, and its saved model reloads."""
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def notebook_03(tmp_path_factory):
+    from helpers.runner import run_series
+    import json
+
+    output_dir = run_series("smoke", "03", tmp_path_factory.mktemp("nb03") / "outputs")
+    return output_dir, json.loads((output_dir / "results" / "03.json").read_text())
+
+
+def test_finetuned_model_beats_the_majority_baseline(notebook_03):
+    _, results = notebook_03
+    assert results["finetuned_test_accuracy"] > results["majority_test_accuracy"]
+    assert results["finetuned_test_roc_auc"] > 0.5
+    assert 0 < results["epochs_run"] == results["finetune_epochs_run"]
+    assert results["head_logistic_max_probability_difference"] < 1e-4  # the head is the fitted logistic regression
+    assert results["train_seconds"] > results["feature_cache_seconds"] > 0
+    for name in ("head_only_test_accuracy", "finetuned_test_accuracy", "finetuned_test_balanced_accuracy"):
+        assert 0.0 <= results[name] <= 1.0
+
+
+def test_saved_model_reloads_with_the_same_predictions(notebook_03):
+    import keras
+
+    import helpers.models.backbones  # noqa: F401  (registers the preprocessing layer)
+    from helpers.data.datasets import load_dataset, split_indices, stratified_sample
+    from helpers.runner import PROFILES
+
+    output_dir, results = notebook_03
+    assert results["reloaded_same_predictions"] is True
+    assert results["reloaded_max_probability_difference"] < 1e-4
+    path = output_dir / "models" / "elpv_finetuned.keras"
+    model = keras.models.load_model(path)
+    again = keras.models.load_model(path)
+    size = PROFILES["smoke"]["03"]["IMAGE_SIZE"]
+    assert model.input_shape == (None, size, size, 3)
+    names = [layer.name for layer in model.layers]
+    assert names[names.index("gap") + 1 :] == ["dropout", "classifier"]
+    dataset = load_dataset("elpv")
+    _, test = split_indices(dataset)
+    test = stratified_sample(test, dataset.strata, 16, 0)
+    images = np.stack([np.repeat(np.asarray(dataset.image(i))[..., None], 3, -1) for i in test]).astype("float32")
+    images = keras.ops.convert_to_numpy(keras.ops.image.resize(images, (size, size), antialias=True))
+    first, second = model.predict(images, verbose=0), again.predict(images, verbose=0)
+    np.testing.assert_allclose(first, second, atol=1e-6)
+    np.testing.assert_allclose(first.sum(axis=1), 1.0, atol=1e-5)
+    assert (output_dir / "models" / "elpv_head_only.keras").exists()
+    assert (output_dir / "models" / "elpv_finetuned_checkpoint.keras").exists()

@@ -1,0 +1,27 @@
+import json
+
+import numpy as np
+import pytest
+
+from helpers.report.results import load_results, record_results, write_report
+
+
+def test_records_merge_and_report_lists_every_metric(tmp_path):
+    record_results(tmp_path, "01", {"accuracy": np.float32(0.5), "n_images": np.int64(10)})
+    record_results(tmp_path, "01", {"accuracy": 0.875})
+    record_results(tmp_path, "02", {"auc": 0.9})
+
+    assert load_results(tmp_path) == {"01": {"accuracy": 0.875, "n_images": 10}, "02": {"auc": 0.9}}
+    json_path, report_path = write_report(tmp_path, title="Smoke")
+    assert json.loads(json_path.read_text())["01"]["n_images"] == 10
+    report = report_path.read_text().splitlines()
+    assert report[0] == "# Smoke"
+    assert "| 01 | accuracy | 0.875 |" in report and "| 02 | auc | 0.9 |" in report
+
+
+def test_refuses_values_that_are_not_plain_numbers(tmp_path):
+    with pytest.raises(ValueError, match="non-finite"):
+        record_results(tmp_path, "01", {"loss": float("nan")})
+    with pytest.raises(TypeError, match="list"):
+        record_results(tmp_path, "01", {"curve": [1, 2]})
+    assert not (tmp_path / "results" / "01.json").exists()
