@@ -1,10 +1,9 @@
 import json
 
 import nbformat
-import papermill
 import pytest
 
-from helpers.runner import main, notebook_paths, run_series
+from helpers.runner import REPO_ROOT, RunFailed, default_output_dir, main, notebook_paths, run_series
 
 
 def write_notebook(path, body):
@@ -12,7 +11,7 @@ def write_notebook(path, body):
     parameters = nbformat.v4.new_code_cell('OUTPUT_DIR = "unset"\nVALUE = 1')
     parameters.metadata["tags"] = ["parameters"]
     notebook.cells = [
-        nbformat.v4.new_code_cell("from helpers.report.results import record_results"),
+        nbformat.v4.new_code_cell("from helpers.checks import ParameterError\nfrom helpers.report.results import record_results"),
         parameters,
         nbformat.v4.new_code_cell(body),
     ]
@@ -40,8 +39,8 @@ def test_selection_of_notebooks(series):
 
 def test_runs_in_order_stops_at_the_first_failure_and_still_reports(series, tmp_path):
     output = tmp_path / "out"
-    with pytest.raises(papermill.PapermillExecutionError, match="deliberate failure"):
-        run_series("smoke", "all", output, notebooks_dir=series, overrides={"VALUE": 7})
+    with pytest.raises(RunFailed, match=r"02_fails.ipynb stopped in cell \d+: RuntimeError: deliberate failure\n  executed notebook: .*02_fails.ipynb"):
+        run_series("smoke", "all", output, notebooks_dir=series, overrides={"VALUE": 7}, progress=False)
     assert json.loads((output / "results.json").read_text()) == {"01": {"value": 7}}
     assert "| 01 | value | 7 |" in (output / "report.md").read_text()
     assert (output / "02_fails.ipynb").exists() and not (output / "03_never.ipynb").exists()
@@ -60,5 +59,41 @@ def test_a_rerun_leaves_no_keys_from_an_older_record(series, tmp_path):
     (output / "results").mkdir(parents=True)
     (output / "results" / "01.json").write_text('{"renamed_metric": 0.5, "value": 1}')
     (output / "results" / "03.json").write_text('{"value": 3}')  # not rerun: kept
-    run_series("smoke", "01", output, notebooks_dir=series, overrides={"VALUE": 7})
+    run_series("smoke", "01", output, notebooks_dir=series, overrides={"VALUE": 7}, progress=False)
     assert json.loads((output / "results.json").read_text()) == {"01": {"value": 7}, "03": {"value": 3}}
+
+
+def test_a_bad_parameter_is_one_sentence_without_frames_or_kernel_logs(series, tmp_path, capsys):
+    write_notebook(series / "04_checks.ipynb", 'import sys; print("kernel noise", file=sys.__stderr__)\nraise ParameterError("VALUE = -1 is not allowed: set VALUE to an integer from 1 up.")')
+    arguments = ["--profile", "smoke", "--notebooks", "04", "--output-dir", str(tmp_path / "cli"), "--notebooks-dir", str(series), "--set", "VALUE=-1"]
+    assert main(arguments) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert lines[0] == "FAILED: 04_checks.ipynb stopped in cell 4: VALUE = -1 is not allowed: set VALUE to an integer from 1 up."
+    assert "Traceback" not in captured.err and "kernel noise" not in captured.err + captured.out
+    assert "kernel noise" in (tmp_path / "cli" / "logs" / "04_checks.log").read_text()  # kept in the kernel log
+
+
+def test_ctrl_c_leaves_no_half_executed_notebook(series, tmp_path, capsys):
+    write_notebook(series / "04_interrupted.ipynb", "raise KeyboardInterrupt")
+    arguments = ["--profile", "smoke", "--notebooks", "01,04", "--output-dir", str(tmp_path / "cli"), "--notebooks-dir", str(series)]
+    assert main(arguments) == 130
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "interrupted: finished notebooks and their results are kept; run the same command again to redo the rest"
+    ]
+    assert (tmp_path / "cli" / "01_first.ipynb").exists() and not (tmp_path / "cli" / "04_interrupted.ipynb").exists()
+    assert json.loads((tmp_path / "cli" / "results.json").read_text()) == {"01": {"value": 1}}
+
+
+def test_dataset_goes_to_the_image_notebooks_and_names_the_output_folder(series, tmp_path):
+    write_notebook(series / "05_series.ipynb", 'record_results(OUTPUT_DIR, "05", {"value": VALUE})')
+    for number in ("01", "05"):
+        path = series / f"{number}_{'first' if number == '01' else 'series'}.ipynb"
+        notebook = nbformat.read(path, as_version=4)
+        notebook.cells[1].source += '\nDATASET = "default"'
+        notebook.cells[2].source = f'record_results(OUTPUT_DIR, "{number}", {{"dataset": DATASET}})'
+        nbformat.write(notebook, path)
+    output = run_series("smoke", "01,05", tmp_path / "out", notebooks_dir=series, dataset="folder:/data/my images/", progress=False)
+    assert json.loads((output / "results.json").read_text()) == {"01": {"dataset": "folder:/data/my images/"}, "05": {"dataset": "basic_motions"}}  # 05 keeps its profile's series set
+    assert default_output_dir("smoke", "folder:/data/my images/") == REPO_ROOT / "outputs" / "my-images-smoke"
+    assert default_output_dir("full") == REPO_ROOT / "outputs" / "full"

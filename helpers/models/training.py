@@ -109,7 +109,7 @@ def recalibrate_batchnorm(model: keras.Model, X: np.ndarray, batch_size: int = 2
     """
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     for layer in layers:
-        probe = keras.Model(model.inputs, layer.input)
+        probe = keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs, layer.input)
         inputs = np.concatenate([np.asarray(probe(X[i : i + batch_size], training=False)) for i in range(0, len(X), batch_size)])
         axes = tuple(a for a in range(inputs.ndim) if a != (layer.axis if layer.axis >= 0 else inputs.ndim + layer.axis))
         layer.moving_mean.assign(inputs.mean(axis=axes).astype(np.float32))

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import cv2
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.explain.cam import (
-    class_activation_maps,
-    find_layer_path,
-    gap_head,
-    grad_cam,
-    map_correlation,
-    normalize_maps,
-    overlay,
-    predicted_scores,
-    upsample_maps,
-)
+from helpers.explain.cam import cams_from_maps, class_activation_maps, contrast_cams, find_layer_path, gap_head, grad_cam
+from helpers.explain.heatmaps import map_correlation, upsample_maps
+from helpers.models.gap import build_gap_classifier, build_gap_head
 
 
 def small_cnn(dim: int = 2, n_classes: int = 3, activation: str = "softmax", seed: int = 0) -> keras.Model:
@@ -67,7 +58,7 @@ def test_cam_mean_plus_bias_is_the_class_logit():
 def test_class_index_none_int_and_per_sample():
     model = small_cnn(2)
     x = np.random.default_rng(2).uniform(0, 1, (6, 24, 24, 3)).astype("float32")
-    predicted = predicted_scores(model, x).argmax(axis=1)
+    predicted = model.predict(x, verbose=0).argmax(axis=1)
     per_class = np.stack([class_activation_maps(model, x, class_index=c) for c in range(3)])
     np.testing.assert_allclose(class_activation_maps(model, x), per_class[predicted, np.arange(6)], rtol=1e-5)
     chosen = np.array([2, 0, 1, 1, 0, 2])
@@ -166,7 +157,7 @@ def test_a_trained_cnn_localizes_the_spot_it_learned():
         py, px = np.unravel_index(m.argmax(), m.shape)
         hits.append(r - 2 <= py < r + 6 and c - 2 <= px < c + 6)
     assert np.mean(hits) >= 0.9
-    assert np.mean(predicted_scores(model, x_test).argmax(1) == y_test) >= 0.9
+    assert np.mean(model.predict(x_test, verbose=0).argmax(1) == y_test) >= 0.9
 
 
 def test_grad_cam_through_a_nested_backbone_equals_the_flat_model():
@@ -229,43 +220,6 @@ def test_cam_needs_gap_then_dense_but_grad_cam_does_not():
     assert grad_cam(two_dense, np.ones((1, 16, 16, 3), "float32")).shape == (1, 14, 14)
 
 
-def test_upsample_normalize_and_correlation_values():
-    maps = np.zeros((2, 3, 3), "float32")
-    maps[0, 0, 2] = 1.0
-    maps[1] = 5.0
-    big = upsample_maps(maps, (30, 60))
-    assert big.shape == (2, 30, 60)
-    y, x = np.unravel_index(big[0].argmax(), big[0].shape)
-    assert y < 10 and x >= 40  # the top-right cell stays top-right
-    np.testing.assert_allclose(big[1], 5.0)
-    assert upsample_maps(np.arange(8, dtype="float32").reshape(2, 4), 16).shape == (2, 16)
-
-    unit = normalize_maps(np.array([[[-2.0, 0.0], [2.0, 6.0]], [[3.0, 3.0], [3.0, 3.0]]]))
-    np.testing.assert_allclose(unit[0], [[0.0, 0.25], [0.5, 1.0]])
-    np.testing.assert_allclose(unit[1], 0.0)
-    np.testing.assert_allclose(normalize_maps(np.array([[-2.0, 0.0, 1.0, 2.0]]), clip_negative=True), [[0.0, 0.0, 0.5, 1.0]])
-
-    a = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
-    r = map_correlation(a, np.array([[2.0, 4.0, 6.0], [0.0, 1.0, 2.0]]))
-    assert r[0] == pytest.approx(1.0) and np.isnan(r[1])
-    assert map_correlation(a[:1], -a[:1])[0] == pytest.approx(-1.0)
-
-
-def test_overlay_blends_an_rgb_picture():
-    image = np.full((40, 50), 100, dtype=np.uint8)
-    cam = np.zeros((5, 5), "float32")
-    cam[0, 0] = 3.0
-    picture = overlay(image, cam, alpha=0.5)
-    assert picture.shape == (40, 50, 3) and picture.dtype == np.uint8
-    np.testing.assert_array_equal(overlay(image, cam, alpha=0.0), np.repeat(image[..., None], 3, axis=-1))
-    jet = overlay(image, np.ones((5, 5), "float32"), alpha=1.0)
-    hottest = cv2.cvtColor(cv2.applyColorMap(np.uint8([[255]]), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)[0, 0]
-    np.testing.assert_array_equal(jet[0, 0], hottest)
-    assert picture[0, 0, 0] > picture[-1, -1, 0]  # red (hot) at the evidence, blue-ish far from it
-    with pytest.raises(ValueError):
-        overlay(image, np.zeros((2, 5, 5)))
-
-
 def test_repeated_calls_follow_weight_updates():
     """The traced function is reused across calls, but it reads the current weights."""
     model = small_cnn(2)
@@ -277,3 +231,32 @@ def test_repeated_calls_follow_weight_updates():
     dense.set_weights([kernel * 2.0, bias])
     np.testing.assert_allclose(class_activation_maps(model, x, class_index=0), 2.0 * before, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(grad_cam(model, x, class_index=0), 2.0 * grad_before, rtol=1e-5, atol=1e-7)
+
+
+
+def test_cams_from_cached_maps_average_to_the_logits_of_a_head():
+    rng = np.random.default_rng(9)
+    maps = rng.uniform(0, 1, (6, 4, 4, 8)).astype(np.float32)
+    keras.utils.set_random_seed(9)
+    head = build_gap_head((4, 4, 8), 2)
+    kernel, bias = head.get_layer("classifier").get_weights()
+    logits = np.stack([cams_from_maps(maps, kernel, k).mean(axis=(1, 2)) for k in range(2)], axis=1) + bias
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(head.predict(maps, verbose=0), expected, rtol=1e-4, atol=1e-5)
+    labels = np.arange(6) % 2
+    per_image = cams_from_maps(maps, kernel, labels)
+    np.testing.assert_allclose(per_image[labels == 1], cams_from_maps(maps, kernel, 1)[labels == 1], rtol=1e-5)
+    np.testing.assert_allclose(contrast_cams(maps, kernel, 1), cams_from_maps(maps, kernel, 1) - cams_from_maps(maps, kernel, 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(class_activation_maps(head, maps, class_index=1), cams_from_maps(maps, kernel, 1), rtol=1e-5, atol=1e-6)
+
+
+def test_a_head_on_cached_maps_put_back_on_the_backbone_gives_the_same_maps():
+    rng = np.random.default_rng(0)
+    keras.utils.set_random_seed(0)
+    head = build_gap_head((2, 2, 1280), 2)
+    model = build_gap_classifier(2, image_size=64, weights=None)
+    model.get_layer("classifier").set_weights(head.get_layer("classifier").get_weights())
+    images = rng.uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
+    backbone_maps = keras.Model(model.input, model.get_layer("gap").input)(images).numpy()
+    expected = cams_from_maps(backbone_maps, head.get_layer("classifier").kernel.numpy(), 1)
+    np.testing.assert_allclose(class_activation_maps(model, images, class_index=1), expected, rtol=1e-4, atol=1e-4)

@@ -1,24 +1,12 @@
-"""Tests of helpers.explain.shortcuts: CAMs from feature maps, CAM energy, detection, removal, guided training, relabeling."""
+"""Shortcuts from CAMs alone: detection of a repeated dominant pattern, removal, labels worth a second look."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers.explain.shortcuts import (
-    CamHead,
-    cam_energy_share,
-    cams_from_maps,
-    contrast_cams,
-    detect_spurious_regions,
-    out_of_fold_probabilities,
-    peak_ratio,
-    precision_recall,
-    predict_head,
-    remove_regions,
-    suspicious_labels,
-    train_head,
-)
+from helpers.explain.cam import contrast_cams
+from helpers.explain.shortcuts import detect_spurious_regions, out_of_fold_probabilities, precision_recall, remove_regions, suspicious_labels
 
 
 def shortcut_maps(n: int = 240, grid: int = 4, channels: int = 8, seed: int = 0):
@@ -31,33 +19,6 @@ def shortcut_maps(n: int = 240, grid: int = 4, channels: int = 8, seed: int = 0)
     cells = rng.integers(1, grid, (n, 2))  # the real signal is never under the shortcut
     maps[np.arange(n), cells[:, 0], cells[:, 1], 1] += 3.0 * real
     return maps, labels
-
-
-def test_cams_average_to_the_logits_of_the_head():
-    maps, labels = shortcut_maps(n=64)
-    head, _ = train_head(maps, labels, epochs=2, class_weight=None)
-    kernel, bias = (w for w in head.classifier.get_weights())
-    logits = np.stack([cams_from_maps(maps, kernel, k).mean(axis=(1, 2)) for k in range(2)], axis=1) + bias
-    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(predict_head(head, maps), expected, rtol=1e-4, atol=1e-5)
-    per_image = cams_from_maps(maps, kernel, labels)
-    np.testing.assert_allclose(per_image[labels == 1], cams_from_maps(maps, kernel, 1)[labels == 1], rtol=1e-5)
-    np.testing.assert_allclose(contrast_cams(maps, kernel, 1), cams_from_maps(maps, kernel, 1) - cams_from_maps(maps, kernel, 0), rtol=1e-4, atol=1e-5)
-
-
-def test_cam_energy_share_exact_values():
-    masks = np.zeros((3, 4, 4), np.float32)
-    masks[:, 0, 0] = 1
-    cams = np.zeros((3, 4, 4), np.float32)
-    cams[0, 0, 0] = 5.0  # all mass in the mask
-    cams[1] = 1.0
-    cams[1, 0, 0] = 0.0  # no mass in the mask once min-max scaled
-    cams[2] = 2.0  # constant: no mass at all
-    share = cam_energy_share(cams, masks)
-    assert share[0] == pytest.approx(1.0) and share[1] == pytest.approx(0.0) and np.isnan(share[2])
-    raw = cam_energy_share(cams, masks, normalize=False)
-    assert raw[1] == pytest.approx(0.0) and raw[2] == pytest.approx(1 / 16)
-    assert cam_energy_share(cams[:1], np.kron(masks[:1], np.ones((1, 2, 2))))[0] > 0.3  # upsampled to the masks
 
 
 def test_detection_finds_the_repeated_dominant_pattern_without_being_told_where():
@@ -101,31 +62,6 @@ def test_remove_regions_mean_fill_is_exact_and_inpaint_stays_local():
         remove_regions(images, masks, "blur")
 
 
-def test_guided_training_moves_evidence_off_the_masked_shortcut():
-    maps, labels = shortcut_maps()
-    masks = np.zeros(maps.shape[:3], np.float32)
-    masks[:, 0, 0] = 1.0
-    naive, _ = train_head(maps, labels, epochs=40, learning_rate=1e-2, class_weight=None, seed=0)
-    guided, history = train_head(maps, labels, masks=masks, guided_weight=1.0, epochs=40, learning_rate=1e-2, class_weight=None, seed=0)
-    assert "cam_penalty" in history.history
-    energy = {name: np.nanmean(cam_energy_share(contrast_cams(maps, head.classifier.kernel.numpy(), 1), masks))
-              for name, head in [("naive", naive), ("guided", guided)]}
-    assert energy["guided"] < 0.5 * energy["naive"]
-    # without the shortcut, only the real signal is left: the guided head must still use it
-    test_maps, test_labels = shortcut_maps(seed=1)
-    test_maps[:, 0, 0, 0] = 6.0  # shortcut on every image: says nothing
-    accuracy = {name: (predict_head(head, test_maps).argmax(1) == test_labels).mean() for name, head in [("naive", naive), ("guided", guided)]}
-    assert accuracy["guided"] > accuracy["naive"] + 0.1
-    with pytest.raises(ValueError, match="masks"):
-        train_head(maps, labels, guided_weight=1.0, epochs=1)
-
-
-def test_cam_head_round_trips_its_config():
-    head = CamHead(3, dropout=0.1, guided_weight=2.0)
-    clone = CamHead.from_config(head.get_config())
-    assert (clone.n_classes, clone.dropout_rate, clone.guided_weight) == (3, 0.1, 2.0)
-
-
 def test_suspicious_labels_needs_candidates_confidence_and_cam_evidence():
     probabilities = np.array([[0.1, 0.9], [0.1, 0.9], [0.1, 0.9], [0.3, 0.7], [0.95, 0.05]])
     labels = np.array([0, 0, 0, 0, 1])
@@ -133,30 +69,19 @@ def test_suspicious_labels_needs_candidates_confidence_and_cam_evidence():
     ratio = np.array([5.0, 1.0, 5.0, 5.0, 1.0])
     flagged = suspicious_labels(probabilities, labels, ratio, candidates, min_confidence=0.8, min_peak_ratio=3.0)
     assert flagged.tolist() == [True, False, False, False, True]
-    cams = np.zeros((2, 2, 2))
-    cams[0, 0, 0] = 4.0
-    cams[1] = 1.0
-    assert peak_ratio(cams) == pytest.approx([4.0, 1.0], rel=1e-6)
 
 
 def test_out_of_fold_probabilities_cover_every_image():
+    from sklearn.linear_model import LogisticRegression
+
     maps, labels = shortcut_maps(n=60)
-    probabilities = out_of_fold_probabilities(maps, labels, folds=3, epochs=2, class_weight=None)
-    assert probabilities.shape == (60, 2)
+    seen = []
+
+    def fit_predict(X_fit, y_fit, X_held):
+        seen.append(len(X_held))
+        return LogisticRegression(max_iter=1000).fit(X_fit.reshape(len(X_fit), -1), y_fit).predict_proba(X_held.reshape(len(X_held), -1))
+
+    probabilities = out_of_fold_probabilities(fit_predict, maps, labels, folds=3)
+    assert probabilities.shape == (60, 2) and sorted(seen) == [20, 20, 20]
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
-
-
-def test_to_gap_classifier_carries_the_head_so_helpers_cam_gives_the_same_maps():
-    import keras
-
-    from helpers.explain.cam import class_activation_maps
-    from helpers.explain.shortcuts import to_gap_classifier
-
-    rng = np.random.default_rng(0)
-    maps, labels = rng.uniform(0, 1, (16, 2, 2, 1280)).astype(np.float32), np.arange(16) % 2
-    head, _ = train_head(maps, labels, epochs=1, class_weight=None)
-    model = to_gap_classifier(head, 64, weights=None)
-    images = rng.uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
-    backbone_maps = keras.Model(model.input, model.get_layer("gap").input)(images).numpy()
-    expected = cams_from_maps(backbone_maps, head.classifier.kernel.numpy(), 1)
-    np.testing.assert_allclose(class_activation_maps(model, images, class_index=1), expected, rtol=1e-4, atol=1e-4)
+    assert (probabilities.argmax(1) == labels).mean() > 0.9  # the shortcut is learnable out of fold

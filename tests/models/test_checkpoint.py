@@ -108,3 +108,38 @@ def test_rejects_files_that_are_not_legacy_checkpoints(tmp_path):
     path.write_bytes(pickle.dumps(42))
     with pytest.raises(CheckpointError, match="magic number"):
         load_legacy_state_dict(path)
+
+
+class _Planted:
+    """Unpickling this runs ``os.system``: it touches ``marker``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.mark.parametrize("record", ["magic number", "protocol version", "sys info", "state dict", "storage keys"])
+def test_a_payload_planted_in_any_record_is_refused_before_it_runs(tmp_path, fake_torch, record):
+    marker = tmp_path / "payload-ran"
+    weights = _FakeStorage("0", np.arange(4, dtype=np.float32))
+    records = {"magic number": LEGACY_MAGIC_NUMBER, "protocol version": 1001, "sys info": {"little_endian": True}}
+    path = tmp_path / "planted.pth"
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", fake_torch.FloatStorage, obj.key, "cpu", obj.values.size, None) if isinstance(obj, _FakeStorage) else None
+
+    with open(path, "wb") as handle:
+        for name, value in records.items():
+            pickle.dump(_Planted(marker) if name == record else value, handle, protocol=2)
+        state = collections.OrderedDict(w=_Tensor(weights, 0, (4,), (1,)))
+        Pickler(handle, protocol=2).dump({"w": _Planted(marker)} if record == "state dict" else state)
+        pickle.dump([_Planted(marker)] if record == "storage keys" else ["0"], handle, protocol=2)
+        handle.write((4).to_bytes(8, "little") + weights.values.tobytes())
+    with pytest.raises(CheckpointError, match=r"posix\.system.*refusing it"):
+        load_legacy_state_dict(path)
+    assert not marker.exists()  # the payload never ran

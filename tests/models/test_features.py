@@ -1,11 +1,16 @@
+"""The input pipeline, the one frozen forward pass in augmented views, and its caches that heal."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
 
 from helpers.data.datasets import ImageDataset
-from helpers.models.features import dihedral_view, feature_cache_key, featurize, image_batches
-from helpers.paths import cache_dir
+from helpers.models.augment import dihedral_view
+from helpers.models.backbones import build_backbone
+from helpers.models.features import feature_cache_key, featurize, frozen_network, frozen_outputs, image_batches
+from helpers.models.runtime import FrozenNetwork
+from helpers.paths import CacheWarning, cache_dir
 
 
 def in_memory_dataset(n=6, size=40):
@@ -61,7 +66,8 @@ def test_featurize_caches_and_recovers_from_a_damaged_cache():
 
     key = feature_cache_key(dataset, indices, "mobilenet_v2", 32, None, 1)
     (cache_dir("features") / f"{key}.npz").write_bytes(b"half a file")
-    third = featurize(dataset, indices, image_size=32, batch_size=3, progress=False)
+    with pytest.warns(CacheWarning, match=f"{key}.npz is damaged"):
+        third = featurize(dataset, indices, image_size=32, batch_size=3, progress=False)
     assert not third.from_cache
     np.testing.assert_allclose(third.X, first.X, rtol=1e-5, atol=1e-6)
 
@@ -100,3 +106,57 @@ def test_files_and_arrays_give_the_same_pixels(tmp_path, image_size):
     from_memory = next(iter(image_batches(in_memory, np.arange(2), image_size, with_labels=False))).numpy()
     from_files = next(iter(image_batches(on_disk, np.arange(2), image_size, with_labels=False))).numpy()
     np.testing.assert_array_equal(from_memory, from_files)
+
+
+def test_featurize_on_every_runtime_gives_tensorflows_features():
+    dataset = in_memory_dataset(n=5, size=48)
+    reference = featurize(dataset, np.arange(5), image_size=48, runtime="tensorflow", cache=False, progress=False)
+    for runtime in ("openvino", "onnxruntime"):
+        got = featurize(dataset, np.arange(5), image_size=48, runtime=runtime, cache=False, progress=False)
+        assert got.runtime == runtime
+        assert np.abs(got.X - reference.X).max() <= 1e-4 * np.abs(reference.X).max()
+
+
+def test_frozen_outputs_are_the_maps_of_each_view_and_are_cached():
+    dataset = in_memory_dataset(n=6, size=32)
+    model = build_backbone("mobilenet_v2", 32, layer="block_12_add", pooling=None, weights=None)
+    network = FrozenNetwork(model, runtime="openvino", key="test-lower-32")
+    maps = frozen_outputs(network, dataset, np.arange(6), 32, views=3, progress=False)
+    assert maps.shape == (3, 6, 2, 2, 96)
+    images = tf.cast(tf.image.grayscale_to_rgb(tf.constant(dataset.images[..., None])), tf.float32)
+    for view in range(3):
+        expected = model(dihedral_view(images, view), training=False).numpy()
+        np.testing.assert_allclose(maps[view], expected, rtol=1e-4, atol=1e-4)
+    files = sorted(cache_dir("outputs").glob("toy-test-lower-32-v3-*.npz"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    np.testing.assert_array_equal(frozen_outputs(network, dataset, np.arange(6), 32, views=3, progress=False), maps)
+    assert files[0].stat().st_mtime_ns == stamp  # read back, not recomputed
+
+
+def test_jittered_views_are_reproducible_and_differ_from_the_clean_ones():
+    dataset = in_memory_dataset(n=4, size=32)
+    network = frozen_network("mobilenet_v2", 32)
+    clean = frozen_outputs(network, dataset, np.arange(4), 32, views=2, cache=False, progress=False)
+    jittered = frozen_outputs(network, dataset, np.arange(4), 32, views=2, jitter=(0.1, 0.1), seed=3, cache=False, progress=False)
+    again = frozen_outputs(network, dataset, np.arange(4), 32, views=2, jitter=(0.1, 0.1), seed=3, cache=False, progress=False)
+    np.testing.assert_array_equal(jittered, again)
+    assert not np.allclose(jittered, clean)
+    with pytest.raises(ValueError, match="views"):
+        frozen_outputs(network, dataset, np.arange(4), 32, views=9)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "bit flip"])
+def test_a_damaged_outputs_cache_is_named_removed_and_rebuilt(damage):
+    dataset = in_memory_dataset(n=4, size=32)
+    network = frozen_network("mobilenet_v2", 32, pooling=None)
+    first = frozen_outputs(network, dataset, np.arange(4), 32, progress=False)
+    (path,) = [p for p in cache_dir("outputs").glob(f"toy-{network.key}-v1-n4-*.npz")]
+    payload = path.read_bytes()
+    damaged = {"truncated": payload[: len(payload) // 2], "empty": b"",
+               "bit flip": payload[:300] + bytes([payload[300] ^ 0xFF]) + payload[301:]}[damage]  # fmt: skip
+    path.write_bytes(damaged)
+    with pytest.warns(CacheWarning, match=f"{path.name} is damaged"):
+        again = frozen_outputs(network, dataset, np.arange(4), 32, progress=False)
+    np.testing.assert_allclose(again, first, rtol=1e-6)
+    assert path.read_bytes() != damaged

@@ -1,19 +1,31 @@
-"""Model builders: GAP -> dropout -> classifier, freezing, unfreezing, splitting."""
+"""GAP classifiers: GAP -> dropout -> classifier, freezing, unfreezing above a layer, splitting, linear heads."""
 
 import keras
 import numpy as np
 import pytest
 
 from helpers.models.gap import (
-    FINE_TUNE_FROM,
     backbone_layers,
     build_gap_classifier,
-    freeze_all,
-    head_model,
-    layers_above,
+    build_gap_head,
+    pooling_part,
+    set_linear_head,
     split_at,
-    unfreeze_top,
+    unfreeze_above,
 )
+
+FINE_TUNE_FROM = "block_12_add"
+
+
+def freeze_all(model):
+    for layer in backbone_layers(model):
+        layer.trainable = False
+
+
+def head_model(model):
+    """The head alone on pooled features, sharing the classifier with ``model``."""
+    inputs = keras.Input((model.get_layer("gap").output.shape[-1],))
+    return keras.Model(inputs, model.get_layer("classifier")(model.get_layer("dropout")(inputs)))
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +51,11 @@ def test_backbone_starts_frozen_and_head_trainable(model):
     assert len(model.trainable_weights) == 2  # the classifier's kernel and bias
 
 
-def test_unfreeze_top_keeps_lower_layers_and_batchnorm_frozen(model):
-    n = layers_above(model, FINE_TUNE_FROM["mobilenet_v2"])
-    unfreeze_top(model, n)
+def test_unfreeze_above_keeps_lower_layers_and_batchnorm_frozen(model):
+    n = unfreeze_above(model, FINE_TUNE_FROM)
     layers = backbone_layers(model)
     lower, top = layers[: len(layers) - n], layers[len(layers) - n :]
-    assert lower[-1].name == FINE_TUNE_FROM["mobilenet_v2"]
+    assert lower[-1].name == FINE_TUNE_FROM
     assert all(not layer.trainable for layer in lower)
     assert all(not layer.trainable for layer in top if isinstance(layer, keras.layers.BatchNormalization))
     assert any(layer.trainable for layer in top if isinstance(layer, keras.layers.Conv2D))
@@ -55,8 +66,7 @@ def test_unfreeze_top_keeps_lower_layers_and_batchnorm_frozen(model):
 
 
 def test_frozen_layers_stay_frozen_through_training(model):
-    n = layers_above(model, "block_15_add")
-    unfreeze_top(model, n)
+    unfreeze_above(model, "block_15_add")
     frozen = [layer for layer in backbone_layers(model) if layer.weights and not layer.trainable]
     before = [[w.copy() for w in layer.get_weights()] for layer in frozen]
     tuned = [layer for layer in backbone_layers(model) if layer.trainable and layer.weights]
@@ -78,7 +88,10 @@ def test_split_parts_compose_to_the_model_and_share_weights(model):
     x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(upper.predict(lower.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert upper.get_layer("classifier") is model.get_layer("classifier")
-    assert layers_above(model, "block_12_add") == len(backbone_layers(upper))
+    assert unfreeze_above(model, "block_12_add") == len(backbone_layers(upper))
+    freeze_all(model)
+    pooled = keras.Model(model.input, model.get_layer("gap").output).predict(x, verbose=0)
+    np.testing.assert_allclose(pooling_part(model, "block_12_add").predict(lower.predict(x, verbose=0), verbose=0), pooled, rtol=1e-5, atol=1e-6)
 
 
 def test_head_model_shares_the_classifier(model):
@@ -90,17 +103,24 @@ def test_head_model_shares_the_classifier(model):
     np.testing.assert_allclose(head.predict(pooled.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
-def test_layers_above_rejects_unknown_layer(model):
+def test_unfreeze_above_rejects_unknown_layer(model):
     with pytest.raises(ValueError, match="not a backbone layer"):
-        layers_above(model, "no_such_layer")
+        unfreeze_above(model, "no_such_layer")
+
+
+def test_gap_head_on_cached_maps_is_the_same_head(model):
+    head = build_gap_head((2, 2, 1280), 3)
+    assert [layer.name for layer in head.layers] == ["feature_maps", "gap", "dropout", "classifier"]
+    head.get_layer("classifier").set_weights(model.get_layer("classifier").get_weights())
+    maps = keras.Model(model.input, model.get_layer("gap").input)
+    x = np.random.default_rng(3).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(head.predict(maps.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_set_linear_head_reproduces_logistic_regression(n_classes):
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
-
-    from helpers.models.gap import set_linear_head
 
     rng = np.random.default_rng(0)
     features = rng.gamma(2.0, 3.0, size=(120, 1280)).astype(np.float32)  # like ReLU6 pooled features
@@ -114,8 +134,6 @@ def test_set_linear_head_reproduces_logistic_regression(n_classes):
 
 
 def test_set_linear_head_rejects_wrong_shapes():
-    from helpers.models.gap import set_linear_head
-
     classifier = build_gap_classifier(3, image_size=32, weights=None)
     with pytest.raises(ValueError, match="1280"):
         set_linear_head(classifier, np.zeros((3, 10)), np.zeros(3))

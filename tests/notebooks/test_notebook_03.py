@@ -6,8 +6,9 @@ import pytest
 
 @pytest.fixture(scope="module")
 def notebook_03(tmp_path_factory):
-    from helpers.runner import run_series
     import json
+
+    from helpers.runner import run_series
 
     output_dir = run_series("smoke", "03", tmp_path_factory.mktemp("nb03") / "outputs")
     return output_dir, json.loads((output_dir / "results" / "03.json").read_text())

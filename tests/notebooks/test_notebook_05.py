@@ -7,8 +7,9 @@ import pytest
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, request):
-    from helpers.runner import run_series
     import json
+
+    from helpers.runner import run_series
 
     output_dir = run_series("smoke", "05", tmp_path_factory.mktemp("nb05") / "outputs")
     return json.loads((output_dir / "results" / "05.json").read_text())
