@@ -25,8 +25,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 #: notebooks that take an image data set as DATASET; notebook 05 takes a series set
 IMAGE_NOTEBOOKS = ("01", "02", "03", "04", "06", "07")
+SERIES_NOTEBOOK = "05"
 #: what the kernels run with: no TensorFlow C++ logs, no library deprecation warnings in the executed notebooks
-KERNEL_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning"}
+#: (progress bars too: an executed notebook would keep a frozen 0 % bar; the runner reports progress itself)
+KERNEL_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::DeprecationWarning,ignore::FutureWarning", "TQDM_DISABLE": "1"}
 
 #: profile -> notebook number -> papermill parameters; notebooks not named run on their defaults.
 PROFILES: dict[str, dict[str, dict]] = {
@@ -100,15 +102,17 @@ def run_series(
     overrides: dict | None = None,
     *,
     dataset: str | None = None,
+    series: str | None = None,
     progress: bool = True,
 ) -> Path:
     """Run the chosen notebooks of a profile in order; stop at the first failure (``RunFailed``).
 
-    ``overrides`` are extra parameters for every chosen notebook; ``dataset`` is the image notebooks' DATASET.
+    ``overrides`` are extra parameters for every chosen notebook; ``dataset`` is the image notebooks' DATASET,
+    ``series`` notebook 05's.
     """
     if profile not in PROFILES:
         raise SystemExit(f"unknown profile {profile!r}: choose one of {sorted(PROFILES)}")
-    output_dir = (output_dir or default_output_dir(profile, dataset)).resolve()
+    output_dir = (output_dir or default_output_dir(profile, dataset or series)).resolve()
     output_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update({k: v for k, v in KERNEL_ENVIRONMENT.items() if k not in os.environ})
     try:
@@ -117,6 +121,8 @@ def run_series(
             parameters = {**PROFILES[profile].get(number, {}), **(overrides or {}), "OUTPUT_DIR": str(output_dir)}
             if dataset and number in IMAGE_NOTEBOOKS:
                 parameters["DATASET"] = dataset
+            if series and number == SERIES_NOTEBOOK:
+                parameters["DATASET"] = series
             (output_dir / "results" / f"{number}.json").unlink(missing_ok=True)  # no keys left from an older run
             _run_one(path, output_dir, parameters, notebooks_dir, progress)
     finally:
@@ -161,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="full", choices=sorted(PROFILES))
     parser.add_argument("--notebooks", default="all", help="'all' or numbers, e.g. 01,02")
     parser.add_argument("--dataset", default=None, help="DATASET of the image notebooks, e.g. folder:/path/to/images or eurosat")
+    parser.add_argument("--series", default=None, help="notebook 05's DATASET, e.g. GunPoint or /path/to/my_series.npz")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a parameter for every chosen notebook")
     parser.add_argument("--output-dir", type=Path, default=None, help="default: outputs/<profile> (outputs/<data set>-<profile> with --dataset)")
     parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR)
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--set takes NAME=VALUE, not {item!r}")
         overrides[name] = _literal(value)
     try:
-        output_dir = run_series(args.profile, args.notebooks, args.output_dir, args.notebooks_dir.resolve(), overrides, dataset=args.dataset)
+        output_dir = run_series(args.profile, args.notebooks, args.output_dir, args.notebooks_dir.resolve(), overrides, dataset=args.dataset, series=args.series)
     except RunFailed as error:
         print(f"\nFAILED: {error}", file=sys.stderr)
         return 1

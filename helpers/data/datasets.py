@@ -82,6 +82,12 @@ class ImageDataset:
             return np.stack([1.0 - positive, positive], axis=1)
         return np.eye(len(self.class_names), dtype=np.float32)[self.labels[indices]]
 
+    def class_counts(self, splits: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+        """Images per class: one column for the whole set, or one per named split (name -> indices)."""
+        splits = splits or {"images": np.arange(len(self))}
+        columns = {name: np.bincount(self.labels[np.asarray(indices)], minlength=len(self.class_names)) for name, indices in splits.items()}
+        return pd.DataFrame(columns, index=pd.Index(self.class_names, name="class"))
+
     def subset(self, indices: np.ndarray) -> ImageDataset:
         """The same data set restricted to ``indices`` (metadata re-indexed from 0)."""
         indices = np.asarray(indices)
@@ -92,6 +98,25 @@ class ImageDataset:
             images=None if self.images is None else self.images[indices],
             paths=None if self.paths is None else [self.paths[i] for i in indices],
         )
+
+
+def target_class(dataset: ImageDataset, name: str | None) -> tuple[int, str]:
+    """The class a notebook localizes or confounds, by name, and one sentence saying which it is and why.
+
+    ``None`` takes ``defective`` where the data set has it (ELPV), else its last class, and says so.
+    """
+    from helpers.checks import ParameterError, suggest
+
+    if name is not None:
+        if name not in dataset.class_names:
+            raise ParameterError(
+                f"TARGET_CLASS = {name!r} is not a class of {dataset.name}{suggest(name, dataset.class_names)}: choose one of {dataset.class_names}."
+            )
+        return dataset.class_names.index(name), f"target class: {name!r} (TARGET_CLASS)"
+    if "defective" in dataset.class_names:
+        return dataset.class_names.index("defective"), "target class: 'defective'"
+    chosen = len(dataset.class_names) - 1
+    return chosen, f"target class: {dataset.class_names[chosen]!r}, the last of {dataset.class_names}; set TARGET_CLASS to choose another"
 
 
 def load_elpv(label: str = "binary") -> ImageDataset:

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import pandas as pd
+
+from helpers.checks import ParameterError
+from helpers.data.datasets import ImageDataset
+from helpers.data.images import to_rgb
 
 
 @dataclass
@@ -30,9 +35,26 @@ class Mosaics:
     def grid(self) -> tuple[int, int]:
         return int(self.cells.shape[1]), int(self.cells.shape[2])
 
-    def subset(self, which: np.ndarray) -> "Mosaics":
+    def subset(self, which: np.ndarray) -> Mosaics:
         """The mosaics selected by an index or boolean array."""
         return Mosaics(self.cells[which], self.labels[which], self.target[which], self.groups[which])
+
+    def as_dataset(self, tiles: np.ndarray, name: str) -> ImageDataset:
+        """The rendered mosaics as an in-memory image data set labelled "contains target" (1) or not (0)."""
+        meta = pd.DataFrame({"target_tile": self.target, "group": self.groups})
+        return ImageDataset(name, self.labels, ["background only", "contains target"], meta, images=render_mosaics(tiles, self))
+
+
+def check_mosaics(target_cells: np.ndarray, background_cells: np.ndarray, splits: dict[str, np.ndarray], grid: tuple[int, int]) -> None:
+    """Raise ``ParameterError`` (one sentence) when a split has too few images to fill one mosaic of each kind."""
+    need = grid[0] * grid[1]
+    for split, indices in splits.items():
+        targets, background = int(target_cells[indices].sum()), int(background_cells[indices].sum())
+        if targets < 1 or background < need:
+            raise ParameterError(
+                f"the {split} split has {targets} target and {background} background images, too few for {grid[0]}x{grid[1]} mosaics "
+                f"(at least 1 and {need}): add images, lower GRID or choose another TARGET_CLASS."
+            )
 
 
 def make_mosaics(
@@ -90,9 +112,13 @@ def make_mosaics(
     return Mosaics(cells.reshape(n_mosaics, rows, cols), labels, target, np.asarray(chosen_groups))
 
 
-def resize_cells(images: np.ndarray, tile_size: int) -> np.ndarray:
-    """Every cell image (N, H, W) or (N, H, W, 3) resized to ``tile_size`` square (area interpolation), uint8."""
-    out = [cv2.resize(np.asarray(image), (tile_size, tile_size), interpolation=cv2.INTER_AREA) for image in images]
+def resize_cells(images, tile_size: int) -> np.ndarray:
+    """Every image (an array (N, H, W[, 3]) or a list of any sizes) resized to ``tile_size`` square (area
+    interpolation), uint8; all RGB when any of them is."""
+    images = [np.asarray(image) for image in images]
+    if any(image.ndim == 3 for image in images):
+        images = [to_rgb(image) for image in images]
+    out = [cv2.resize(image, (tile_size, tile_size), interpolation=cv2.INTER_AREA) for image in images]
     return np.stack(out).astype(np.uint8)
 
 
@@ -114,8 +140,6 @@ def outline_tiles(image: np.ndarray, grid: tuple[int, int], highlight: int | Non
                   colour: tuple[int, int, int] = (255, 255, 255), highlight_colour: tuple[int, int, int] = (0, 255, 0),
                   thickness: int = 1) -> np.ndarray:
     """An RGB uint8 copy of ``image`` with the tile borders drawn, tile ``highlight`` in its own colour."""
-    from helpers.data.images import to_rgb
-
     picture = np.ascontiguousarray(to_rgb(np.clip(np.asarray(image), 0, 255).astype(np.uint8))).copy()
     height, width = picture.shape[:2]
     rows, cols = grid

@@ -298,8 +298,11 @@ def _run(step: Callable, inputs, class_index, batch_size: int) -> np.ndarray:
     for batch in _batches(inputs, batch_size):
         batch = tf.convert_to_tensor(batch, dtype=tf.float32)
         n = int(batch.shape[0])
-        classes = tf.constant(_class_vector(class_index, start, n))
-        chunks.append(np.asarray(step(batch, classes), dtype=np.float32))
+        classes = _class_vector(class_index, start, n)
+        if 0 < n < batch_size:  # pad the last batch: one traced shape for every call
+            batch = tf.concat([batch, tf.repeat(batch[-1:], batch_size - n, axis=0)], axis=0)
+            classes = np.concatenate([classes, np.repeat(classes[-1:], batch_size - n)])
+        chunks.append(np.asarray(step(batch, tf.constant(classes)), dtype=np.float32)[:n])
         start += n
     if not chunks:
         raise ValueError("no inputs")

@@ -10,6 +10,7 @@ is its pooled-feature form for notebooks 01-02 and the scikit-learn transformer.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,7 +132,8 @@ def frozen_outputs(
     def compute() -> dict[str, np.ndarray]:
         tf.random.set_seed(seed)
         out = []
-        with tqdm(total=views * len(indices), desc=f"{network.model.name} ({network.runtime})", unit="img", disable=not progress) as bar:
+        quiet = not progress or bool(os.environ.get("TQDM_DISABLE"))  # the runner turns bars off in executed notebooks
+        with tqdm(total=views * len(indices), desc=f"{network.model.name} ({network.runtime})", unit="img", disable=quiet) as bar:
             for view in range(views):
                 chunks = []
                 for images in image_batches(dataset, indices, image_size, batch_size, with_labels=False):
@@ -206,3 +208,13 @@ def featurize(
     if not np.array_equal(arrays["indices"], indices):
         arrays, from_cache = compute(), False
     return Features(arrays["X"], dataset.labels[indices], indices, from_cache, timing.get("images_per_s"), timing.get("runtime"))
+
+
+def featurize_variant(dataset: ImageDataset, indices: np.ndarray, spec, *, backbone: str = "mobilenet_v2", runtime: str | None = "auto") -> np.ndarray:
+    """Features of one variant: the concatenated ``featurize`` blocks of ``spec``, a list of [image size, layer
+    ("last" for the last one), test-time views]."""
+    blocks = [
+        featurize(dataset, indices, backbone=backbone, image_size=int(size), layer=None if layer == "last" else layer, tta_views=int(views), runtime=runtime).X
+        for size, layer, views in spec
+    ]
+    return np.hstack(blocks)

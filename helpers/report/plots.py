@@ -1,8 +1,8 @@
-"""One function per figure: each returns a matplotlib ``Figure`` (shown by Jupyter, saved with ``fig.savefig``).
+"""Figures of numbers: confusion matrices, ROC and PR curves, calibration, bars, learning curves.
 
-Figures are built without pyplot, so a notebook shows each one once and
-scripts and tests leak no open figures; they render themselves as PNG in
-Jupyter whatever the matplotlib backend.
+Each function returns a matplotlib ``Figure`` built without pyplot (shown once by Jupyter as PNG, saved with
+``fig.savefig``), so notebooks, scripts and tests leak no open figures. Pictures of images and maps are in
+``helpers.report.figures``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, confusion_matrix, precision_recall_curve, roc_auc_score, roc_curve
 
 
-class _Figure(Figure):
+class PNGFigure(Figure):
     """A Figure that Jupyter displays as PNG (pyplot-free figures have no display hook otherwise)."""
 
     def _repr_png_(self) -> bytes:
@@ -30,7 +30,7 @@ def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: S
     """Confusion matrix as a heat map, rows = true class, columns = predicted class, counts (or row fractions) written in."""
     labels = np.arange(len(class_names))
     matrix = confusion_matrix(y_true, y_pred, labels=labels, normalize="true" if normalize else None)
-    fig = _Figure(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 1.5), layout="constrained")
+    fig = PNGFigure(figsize=(1.2 * len(labels) + 2.5, 1.2 * len(labels) + 1.5), layout="constrained")
     ax = fig.subplots()
     image = ax.imshow(matrix, cmap="Blues", vmin=0)
     fig.colorbar(image, ax=ax, shrink=0.8)
@@ -45,7 +45,7 @@ def plot_confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: S
 def plot_roc_pr(y_true: np.ndarray, scores: Mapping[str, np.ndarray], *, positive: str = "positive class") -> Figure:
     """ROC curves (left) and precision-recall curves (right) of several models' positive-class scores, AUCs in the legend."""
     y_true = np.asarray(y_true)
-    fig = _Figure(figsize=(11, 4.5), layout="constrained")
+    fig = PNGFigure(figsize=(11, 4.5), layout="constrained")
     roc_ax, pr_ax = fig.subplots(1, 2)
     for name, score in scores.items():
         fpr, tpr, _ = roc_curve(y_true, score)
@@ -63,7 +63,7 @@ def plot_roc_pr(y_true: np.ndarray, scores: Mapping[str, np.ndarray], *, positiv
 
 def plot_calibration(y_true: np.ndarray, probabilities: Mapping[str, np.ndarray], *, n_bins: int = 10) -> Figure:
     """Reliability diagram: observed frequency of the positive class against the mean predicted probability, per bin."""
-    fig = _Figure(figsize=(5.5, 5), layout="constrained")
+    fig = PNGFigure(figsize=(5.5, 5), layout="constrained")
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
     for name, proba in probabilities.items():
@@ -80,7 +80,7 @@ def plot_image_gallery(images: Sequence[np.ndarray], titles: Sequence[str] | Non
         raise ValueError("no images to show")
     ncols = min(ncols, len(images))
     nrows = -(-len(images) // ncols)
-    fig = _Figure(figsize=(size * ncols, size * nrows + 0.3), layout="constrained")
+    fig = PNGFigure(figsize=(size * ncols, size * nrows + 0.3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
     for i, ax in enumerate(axes):
         ax.axis("off")
@@ -95,7 +95,7 @@ def plot_image_gallery(images: Sequence[np.ndarray], titles: Sequence[str] | Non
 
 def plot_metric_bars(table: pd.DataFrame, metrics: Sequence[str], *, title: str = "", reference: Mapping[str, float] | None = None) -> Figure:
     """Grouped bars: one group per row of ``table`` (its index), one bar per metric column; optional horizontal reference lines."""
-    fig = _Figure(figsize=(max(5, 1.3 * len(table) * max(1, len(metrics)) / 2 + 2), 4), layout="constrained")
+    fig = PNGFigure(figsize=(max(5, 1.3 * len(table) * max(1, len(metrics)) / 2 + 2), 4), layout="constrained")
     ax = fig.subplots()
     positions = np.arange(len(table))
     width = 0.8 / len(metrics)
@@ -114,7 +114,7 @@ def plot_metric_bars(table: pd.DataFrame, metrics: Sequence[str], *, title: str 
 def plot_scores_with_errors(names: Sequence[str], means: Sequence[float], stds: Sequence[float], *, xlabel: str = "score", title: str = "") -> Figure:
     """Horizontal bars of mean scores with +/- std error bars (e.g. cross-validated accuracy per variant)."""
     means, stds = np.asarray(means, float), np.asarray(stds, float)
-    fig = _Figure(figsize=(7, 0.45 * len(names) + 1.2), layout="constrained")
+    fig = PNGFigure(figsize=(7, 0.45 * len(names) + 1.2), layout="constrained")
     ax = fig.subplots()
     positions = np.arange(len(names))[::-1]
     ax.barh(positions, means, xerr=stds, color="tab:blue", alpha=0.8, capsize=3)
@@ -124,4 +124,34 @@ def plot_scores_with_errors(names: Sequence[str], means: Sequence[float], stds: 
     low = max(0.0, float((means - stds).min()) - 0.02)
     ax.set_xlim(low, min(1.0, float((means + stds).max()) + 0.03) if means.max() <= 1 else None)
     ax.set(xlabel=xlabel, title=title)
+    return fig
+
+
+def plot_accuracy_bars(values: Mapping[str, float], *, xlabel: str = "test accuracy", title: str = "", reference: Sequence[str] = ()) -> Figure:
+    """Horizontal bars from 0 to 1, top to bottom in the order given, each value written; ``reference`` rows
+    (e.g. published results, majority class) in grey."""
+    names, scores = list(values), np.asarray(list(values.values()), float)
+    fig = PNGFigure(figsize=(8, 0.45 * len(names) + 1.3), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(names))[::-1]
+    colours = ["#bdbdbd" if name in reference else "#3182bd" for name in names]
+    ax.barh(positions, scores, color=colours)
+    for y, value in zip(positions, scores):
+        ax.text(value + 0.005, y, f"{value:.3f}", va="center", fontsize="small")
+    ax.set_yticks(positions, names)
+    ax.set(xlim=(0, 1.08), xlabel=xlabel, title=title)
+    return fig
+
+
+def plot_learning_curves(history: Mapping[str, Sequence[float]], *, title: str = "") -> Figure:
+    """Loss and accuracy per epoch, training against validation (a Keras ``History.history``)."""
+    fig = PNGFigure(figsize=(11, 3.6), layout="constrained")
+    for ax, metric in zip(fig.subplots(1, 2), ["loss", "accuracy"]):
+        epochs = np.arange(1, len(history[metric]) + 1)
+        ax.plot(epochs, history[metric], "o-", label="training")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "o-", label="validation")
+        ax.set(xlabel="epoch", ylabel=metric)
+        ax.legend()
+    fig.suptitle(title)
     return fig

@@ -6,7 +6,12 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
+
 from helpers.paths import atomic_write_bytes
+
+#: the runs recorded in the repository: ``results/<profile>_profile.json``
+RECORDED_RESULTS = Path(__file__).resolve().parents[2] / "results"
 
 
 def _plain(value):
@@ -39,12 +44,19 @@ class Recorder:
         self.output_dir, self.notebook = Path(output_dir), notebook
         self.results: dict = {}
 
-    def __call__(self, **metrics) -> dict:
-        """Record ``metrics`` (numbers, strings or booleans) and return them, for display."""
+    def __call__(self, **metrics) -> pd.Series:
+        """Record ``metrics`` (numbers, strings or booleans) and return them as a Series, for display."""
         plain = {name: _plain(value) for name, value in metrics.items()}
         self.results.update(plain)
         atomic_write_bytes(self.path, (json.dumps(self.results, indent=2, sort_keys=True) + "\n").encode())
-        return metrics
+        return pd.Series(plain, name=self.notebook)
+
+    def figure(self, fig, name: str):
+        """Save ``fig`` as ``figures/<name>`` under the output folder (a small PNG) and return it, for display."""
+        folder = self.output_dir / "figures"
+        folder.mkdir(parents=True, exist_ok=True)
+        fig.savefig(folder / name, dpi=80, bbox_inches="tight")
+        return fig
 
     def summary(self, *lines: str):
         """Markdown bullets, each ``line`` formatted with this run's recorded results (``{name:.3f}``)."""
@@ -72,3 +84,16 @@ def write_report(output_dir: str | Path, title: str = "Results") -> tuple[Path, 
             lines.append(f"| {notebook} | {name} | {shown} |")
     atomic_write_bytes(report_path, ("\n".join(lines) + "\n").encode())
     return json_path, report_path
+
+
+def recorded_time(notebook: str, profiles: tuple[str, ...] = ("workshop", "full")) -> str:
+    """How long ``notebook`` took in the runs recorded in the repository (its ``wall_seconds``), one line."""
+    parts = []
+    for profile in profiles:
+        path = RECORDED_RESULTS / f"{profile}_profile.json"
+        seconds = json.loads(path.read_text()).get(notebook, {}).get("wall_seconds") if path.exists() else None
+        if seconds is not None:
+            parts.append(f"{seconds / 60:.0f} min in the {profile} profile")
+    if not parts:
+        return "no recorded run of this notebook yet"
+    return "recorded on 2 CPU cores: " + ", ".join(parts) + " (results/ in the repository); this run's own time is printed at the end"
