@@ -50,7 +50,9 @@ def print_catalog(root: Path) -> None:
         rows.append((name, info.domain, info.size, info.license, status(name, root), info.source))
     for name in weight_names():
         backbone = name.removeprefix("weights:")
-        rows.append((name, "ImageNet weights", f"~{WEIGHT_MEGABYTES[backbone]} MB", "see keras.applications", weights_status(name), "keras.applications"))
+        rows.append(
+            (name, "ImageNet weights", f"~{WEIGHT_MEGABYTES[backbone]} MB", "see keras.applications", weights_status(name), "keras.applications")
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths)) + "  " + row[5])
@@ -76,7 +78,9 @@ def fetch_one(name: str, root: Path, args: argparse.Namespace) -> Path | None:
         try:
             return prefetch_weights(name.removeprefix("weights:"), include_top=args.include_top)
         except WeightsUnavailableError as error:
-            raise DownloadError(f"ImageNet weights for {name} could not be downloaded; check the network and run the command again ({error})") from None
+            raise DownloadError(
+                f"ImageNet weights for {name} could not be downloaded; check the network and run the command again ({error})"
+            ) from None
     return fetch(name, root, keep_archives=args.keep_archives, retries=args.retries, progress=not args.quiet)
 
 

@@ -70,9 +70,16 @@ def run(image_size: int, batch_size: int, steps: int, backbone: str = "mobilenet
     rates["stage2_images"] = _train_rate(model, images, labels, batch_size, steps)
     rates["stage2_cached"] = _train_rate(upper, maps, np.resize(labels, len(maps)), batch_size, steps)
     return {
-        "backbone": backbone, "image_size": image_size, "batch_size": batch_size, "steps": steps, "fine_tune_from": cut,
-        "device": setup.describe(), "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-        "tensorflow": tf.__version__, "images_per_s": {name: round(rate, 1) for name, rate in rates.items()},
+        "backbone": backbone,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "steps": steps,
+        "fine_tune_from": cut,
+        "device": setup.describe(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+        "tensorflow": tf.__version__,
+        "images_per_s": {name: round(rate, 1) for name, rate in rates.items()},
     }
 
 

@@ -84,4 +84,6 @@ def check_enough_images(labels: np.ndarray, per_class: int, *, what: str, fix: s
     counts = np.bincount(np.asarray(labels))
     present = counts[counts > 0]
     if present.size == 0 or present.min() < per_class:
-        raise ParameterError(f"{what} needs at least {per_class} images of each class, the smallest class has {int(present.min()) if present.size else 0}: {fix}.")
+        raise ParameterError(
+            f"{what} needs at least {per_class} images of each class, the smallest class has {int(present.min()) if present.size else 0}: {fix}."
+        )

@@ -179,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--set takes NAME=VALUE, not {item!r}")
         overrides[name] = _literal(value)
     try:
-        output_dir = run_series(args.profile, args.notebooks, args.output_dir, args.notebooks_dir.resolve(), overrides, dataset=args.dataset, series=args.series)
+        output_dir = run_series(
+            args.profile, args.notebooks, args.output_dir, args.notebooks_dir.resolve(), overrides, dataset=args.dataset, series=args.series
+        )
     except RunFailed as error:
         print(f"\nFAILED: {error}", file=sys.stderr)
         return 1

@@ -39,7 +39,9 @@ def test_selection_of_notebooks(series):
 
 def test_runs_in_order_stops_at_the_first_failure_and_still_reports(series, tmp_path):
     output = tmp_path / "out"
-    with pytest.raises(RunFailed, match=r"02_fails.ipynb stopped in cell \d+: RuntimeError: deliberate failure\n  executed notebook: .*02_fails.ipynb"):
+    with pytest.raises(
+        RunFailed, match=r"02_fails.ipynb stopped in cell \d+: RuntimeError: deliberate failure\n  executed notebook: .*02_fails.ipynb"
+    ):
         run_series("smoke", "all", output, notebooks_dir=series, overrides={"VALUE": 7}, progress=False)
     assert json.loads((output / "results.json").read_text()) == {"01": {"value": 7}}
     assert "| 01 | value | 7 |" in (output / "report.md").read_text()
@@ -64,8 +66,22 @@ def test_a_rerun_leaves_no_keys_from_an_older_record(series, tmp_path):
 
 
 def test_a_bad_parameter_is_one_sentence_without_frames_or_kernel_logs(series, tmp_path, capsys):
-    write_notebook(series / "04_checks.ipynb", 'import sys; print("kernel noise", file=sys.__stderr__)\nraise ParameterError("VALUE = -1 is not allowed: set VALUE to an integer from 1 up.")')
-    arguments = ["--profile", "smoke", "--notebooks", "04", "--output-dir", str(tmp_path / "cli"), "--notebooks-dir", str(series), "--set", "VALUE=-1"]
+    write_notebook(
+        series / "04_checks.ipynb",
+        'import sys; print("kernel noise", file=sys.__stderr__)\nraise ParameterError("VALUE = -1 is not allowed: set VALUE to an integer from 1 up.")',
+    )
+    arguments = [
+        "--profile",
+        "smoke",
+        "--notebooks",
+        "04",
+        "--output-dir",
+        str(tmp_path / "cli"),
+        "--notebooks-dir",
+        str(series),
+        "--set",
+        "VALUE=-1",
+    ]
     assert main(arguments) == 1
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -94,6 +110,9 @@ def test_dataset_goes_to_the_image_notebooks_and_names_the_output_folder(series,
         notebook.cells[2].source = f'record_results(OUTPUT_DIR, "{number}", {{"dataset": DATASET}})'
         nbformat.write(notebook, path)
     output = run_series("smoke", "01,05", tmp_path / "out", notebooks_dir=series, dataset="folder:/data/my images/", progress=False)
-    assert json.loads((output / "results.json").read_text()) == {"01": {"dataset": "folder:/data/my images/"}, "05": {"dataset": "basic_motions"}}  # 05 keeps its profile's series set
+    assert json.loads((output / "results.json").read_text()) == {
+        "01": {"dataset": "folder:/data/my images/"},
+        "05": {"dataset": "basic_motions"},
+    }  # 05 keeps its profile's series set
     assert default_output_dir("smoke", "folder:/data/my images/") == REPO_ROOT / "outputs" / "my-images-smoke"
     assert default_output_dir("full") == REPO_ROOT / "outputs" / "full"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from helpers.data.images import IMAGE_EXTENSIONS, UnreadableImageError, read_image
+from helpers.data.images import IMAGE_EXTENSIONS, UnreadableImageError, read_image, resize_rgb
 
 #: Seed of the shared split: change it and no number across notebooks compares.
 SPLIT_SEED = 1234
@@ -87,6 +87,14 @@ class ImageDataset:
         splits = splits or {"images": np.arange(len(self))}
         columns = {name: np.bincount(self.labels[np.asarray(indices)], minlength=len(self.class_names)) for name, indices in splits.items()}
         return pd.DataFrame(columns, index=pd.Index(self.class_names, name="class"))
+
+    def in_memory(self, size: int) -> ImageDataset:
+        """This data set with its images in memory: itself when they are; else every file decoded and resized to
+        ``size`` square RGB (for what needs the pixels, such as stamping an artifact)."""
+        if self.images is not None:
+            return self
+        images = np.stack([resize_rgb(read_image(path), size) for path in self.paths])
+        return replace(self, images=images, paths=None)
 
     def subset(self, indices: np.ndarray) -> ImageDataset:
         """The same data set restricted to ``indices`` (metadata re-indexed from 0)."""

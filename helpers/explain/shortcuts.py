@@ -152,18 +152,35 @@ def suspicious_labels(
     *,
     min_confidence: float = 0.8,
     min_peak_ratio: float | None = None,
+    target_class: int = 1,
 ) -> np.ndarray:
     """Candidates whose label a model confidently disputes, backed by CAM evidence.
 
-    An image is suspicious when it is a ``candidate`` (e.g. ELPV's uncertain
-    cells), the out-of-fold model gives the other class at least
-    ``min_confidence``, and, when the model says "defective" (class 1), the
-    defective CAM is concentrated (peak / mean >= ``min_peak_ratio``: a
-    localized defect, not diffuse texture).
+    An image is suspicious when it is a ``candidate`` (e.g. ELPV's uncertain cells), the out-of-fold model
+    gives another class at least ``min_confidence``, and, when the model says ``target_class`` (ELPV:
+    defective), the target's CAM is concentrated (peak / mean >= ``min_peak_ratio``: a localized defect, not
+    diffuse texture).
     """
     labels = np.asarray(labels)
     predicted = probabilities.argmax(axis=1)
     disputed = (predicted != labels) & (probabilities.max(axis=1) >= min_confidence) & np.asarray(candidates, bool)
     if min_peak_ratio is not None:
-        disputed &= (predicted != 1) | (cam_peak_ratio >= min_peak_ratio)
+        disputed &= (predicted != target_class) | (cam_peak_ratio >= min_peak_ratio)
     return disputed
+
+
+def shortcut_scores(head, test_maps: dict[str, np.ndarray], labels: np.ndarray, stamp_masks: np.ndarray, target_class: int) -> dict[str, float]:
+    """A head's accuracy on each test set (name -> feature maps) and the share of its CAM energy on the stamp.
+
+    The CAM is the target class's evidence against the others (``contrast_cams``) on the ``decorrelated``
+    test set, where every image carries the stamp; ``stamp_masks`` are its boxes at any resolution.
+    """
+    from helpers.explain.cam import contrast_cams
+    from helpers.explain.heatmaps import cam_energy_share
+    from helpers.models.gap import predict_in_batches
+
+    scores = {f"{name} accuracy": float((predict_in_batches(head, maps).argmax(1) == labels).mean()) for name, maps in test_maps.items()}
+    cams = contrast_cams(test_maps["decorrelated"], head.get_layer("classifier").kernel.numpy(), target_class)
+    scores["CAM energy on stamp"] = float(np.nanmean(cam_energy_share(cams, stamp_masks)))
+    scores["CAM energy on stamp (raw)"] = float(np.nanmean(cam_energy_share(cams, stamp_masks, normalize=False)))
+    return scores

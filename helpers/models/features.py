@@ -1,7 +1,6 @@
-"""From images to what a frozen network computes on them: the tf.data input pipeline, the one frozen forward
-pass (any number of augmented views, on the fastest runtime) and its on-disk caches.
+"""From images to what a frozen network computes on them: the input pipeline, the frozen forward pass, its caches.
 
-``image_batches`` feeds every model of the series: images (in memory or decoded from files in parallel)
+The one frozen forward pass runs any number of augmented views on the fastest runtime. ``image_batches`` feeds every model of the series: images (in memory or decoded from files in parallel)
 resized to a square RGB batch with pixel values in [0, 255]. ``frozen_outputs`` runs a ``FrozenNetwork``
 over it in dihedral views (optionally jittered), cached on disk when the network has a key; ``featurize``
 is its pooled-feature form for notebooks 01-02 and the scikit-learn transformer.
@@ -210,11 +209,15 @@ def featurize(
     return Features(arrays["X"], dataset.labels[indices], indices, from_cache, timing.get("images_per_s"), timing.get("runtime"))
 
 
-def featurize_variant(dataset: ImageDataset, indices: np.ndarray, spec, *, backbone: str = "mobilenet_v2", runtime: str | None = "auto") -> np.ndarray:
+def featurize_variant(
+    dataset: ImageDataset, indices: np.ndarray, spec, *, backbone: str = "mobilenet_v2", runtime: str | None = "auto"
+) -> np.ndarray:
     """Features of one variant: the concatenated ``featurize`` blocks of ``spec``, a list of [image size, layer
     ("last" for the last one), test-time views]."""
     blocks = [
-        featurize(dataset, indices, backbone=backbone, image_size=int(size), layer=None if layer == "last" else layer, tta_views=int(views), runtime=runtime).X
+        featurize(
+            dataset, indices, backbone=backbone, image_size=int(size), layer=None if layer == "last" else layer, tta_views=int(views), runtime=runtime
+        ).X
         for size, layer, views in spec
     ]
     return np.hstack(blocks)

@@ -97,3 +97,24 @@ def set_linear_head(
     if coef.shape[0] != n_classes:
         raise ValueError(f"coef has {coef.shape[0]} classes but the classifier has {n_classes}")
     classifier.set_weights([coef.T.astype(np.float32), intercept.astype(np.float32)])
+
+
+def predict_in_batches(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """``model``'s outputs for a large array, called directly batch by batch (no ``predict`` function to trace
+    for every new model, which a loop over many small models would otherwise retrace)."""
+    return np.concatenate([np.asarray(model(np.asarray(X[i : i + batch_size], np.float32), training=False)) for i in range(0, len(X), batch_size)])
+
+
+def linear_gap_classifier(dataset, indices: np.ndarray, image_size: int = 224, *, C: float = 0.1, runtime: str | None = "auto") -> keras.Model:
+    """A GAP classifier on the frozen ImageNet MobileNetV2 whose head is a logistic regression fitted on the
+    pooled features of ``dataset[indices]`` (notebook 03's stage 1, in one call)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from helpers.models.features import featurize
+
+    features = featurize(dataset, indices, image_size=image_size, runtime=runtime)
+    mean, scale = features.X.mean(axis=0), features.X.std(axis=0) + 1e-6
+    logistic = LogisticRegression(C=C, max_iter=3000).fit((features.X - mean) / scale, features.y)
+    model = build_gap_classifier(len(dataset.class_names), "mobilenet_v2", image_size)
+    set_linear_head(model, logistic.coef_, logistic.intercept_, mean=mean, scale=scale)
+    return model

@@ -8,8 +8,8 @@ parameters, training time, latency). ``minirocket`` and ``recurrence_lightgbm`` 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,9 @@ def recurrence_lightgbm(ds: SeriesDataset, seed: int, network, image_size: int =
         return network.predict(recurrence_images(X, lengths, image_size), batch_size=64)
 
     start = time.perf_counter()
-    classifier = LGBMClassifier(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=5, colsample_bytree=0.3, random_state=seed, verbose=-1)
+    classifier = LGBMClassifier(
+        n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=5, colsample_bytree=0.3, random_state=seed, verbose=-1
+    )
     classifier.fit(network.predict(recurrence_images(ds.X_train, ds.lengths_train, image_size), batch_size=64), ds.y_train)
     leaves = int(classifier.booster_.trees_to_dataframe()["split_feature"].isna().sum())
     return Trial(lambda X: classifier.predict_proba(features(X)), time.perf_counter() - start, leaves, network.model.count_params())

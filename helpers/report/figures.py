@@ -5,7 +5,7 @@ Pyplot-free like ``helpers.report.plots``: every function returns a ``Figure`` t
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -198,7 +198,9 @@ def series_examples(ds, *, title: str = "") -> Figure:
     return fig
 
 
-def heat_strips(series: Sequence[np.ndarray], maps: Sequence[np.ndarray], titles: Sequence[str], windows: Sequence | None = None, *, title: str = "") -> Figure:
+def heat_strips(
+    series: Sequence[np.ndarray], maps: Sequence[np.ndarray], titles: Sequence[str], windows: Sequence | None = None, *, title: str = ""
+) -> Figure:
     """Each series drawn over its 1-D map as a heat strip (bright: evidence); dashed boxes mark known windows."""
     fig = PNGFigure(figsize=(10, 1.6 * len(series) + 0.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(series), 1, squeeze=False)[:, 0])
@@ -240,4 +242,72 @@ def grouped_bars(summary, value: str, *, error: str | None = None, ylabel: str =
     ax.set_xticks(np.arange(len(datasets)) + 0.4 - width / 2, datasets)
     ax.set(ylabel=ylabel, yscale="log" if log else "linear")
     ax.legend(fontsize="small")
+    return fig
+
+
+def stamped_examples(dataset: ImageDataset, stamped: np.ndarray, target: int, n: int = 3) -> Figure:
+    """``n`` stamped images of the target class, then ``n`` clean ones."""
+    chosen = np.r_[np.flatnonzero(stamped & (dataset.labels == target))[:n], np.flatnonzero(~stamped)[:n]]
+    titles = [f"{dataset.class_names[dataset.labels[i]]}, {'stamped' if stamped[i] else 'clean'}" for i in chosen]
+    from helpers.report.plots import plot_image_gallery
+
+    return plot_image_gallery([dataset.image(i) for i in chosen], titles, ncols=len(chosen), size=2.4)
+
+
+def cams_with_boxes(
+    kernels: Mapping[str, np.ndarray], dataset: ImageDataset, maps: np.ndarray, indices: np.ndarray, target: int, *, title: str = ""
+) -> Figure:
+    """One row per model (name -> classifier kernel): the images ``indices`` of a stamped data set with that model's
+    CAM of the target class against the others (from the data set's feature ``maps``), the stamp boxed."""
+    from matplotlib.patches import Rectangle
+
+    from helpers.data.artifacts import artifact_boxes
+    from helpers.explain.cam import contrast_cams
+    from helpers.explain.heatmaps import overlay, upsample_maps
+
+    images, maps, boxes = dataset.images[indices], maps[indices], artifact_boxes(dataset)[indices]
+
+    fig = PNGFigure(figsize=(2.2 * len(images), 2.4 * len(kernels) + 0.4), layout="constrained")
+    axes = fig.subplots(len(kernels), len(images), squeeze=False)
+    for r, (name, kernel) in enumerate(kernels.items()):
+        cams = upsample_maps(contrast_cams(maps, kernel, target), images.shape[1])
+        for c, image in enumerate(images):
+            ax = axes[r, c]
+            ax.imshow(overlay(image, cams[c], alpha=0.45))
+            x0, y0, x1, y1 = boxes[c]
+            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="white", linewidth=1, linestyle="--"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(name, fontsize=9)
+    fig.suptitle(title)
+    return fig
+
+
+def peak_counts(detection, grid: int) -> Figure:
+    """Where CAM peaks land, for the images the detector did not and did flag."""
+    fig = PNGFigure(figsize=(9, 3.6), layout="constrained")
+    for ax, selection, name in zip(fig.subplots(1, 2), (~detection.flagged, detection.flagged), ("not flagged", "flagged")):
+        counts = np.zeros((grid, grid), int)
+        np.add.at(counts, (detection.peaks[selection, 0], detection.peaks[selection, 1]), 1)
+        fig.colorbar(ax.imshow(counts, cmap="viridis"), ax=ax)
+        ax.set_title(f"where CAM peaks land: {name}", fontsize=10)
+    return fig
+
+
+def review_gallery(images: np.ndarray, cams: np.ndarray, detection, clusters: Sequence[int], grid: int, per_row: int = 8) -> Figure:
+    """For each cluster to review, a few of its images with their CAM, cropped around the peak (what a person checks)."""
+    from helpers.explain.heatmaps import overlay, upsample_maps
+
+    size, side = images.shape[1], images.shape[1] // 2
+    fig = PNGFigure(figsize=(2 * per_row, 2.2 * len(clusters)), layout="constrained")
+    axes = fig.subplots(len(clusters), per_row, squeeze=False)
+    for row, cluster in zip(axes, clusters):
+        members = np.flatnonzero(detection.clusters == cluster)[:per_row]
+        for ax in row:
+            ax.axis("off")
+        for ax, i, cam in zip(row, members, upsample_maps(cams[members], size)):
+            cy, cx = ((detection.peaks[i] + 0.5) * size / grid).astype(int)
+            y0, x0 = np.clip([cy - side // 2, cx - side // 2], 0, size - side)
+            ax.imshow(overlay(images[i], cam, alpha=0.4)[y0 : y0 + side, x0 : x0 + side])
+        row[0].set_title(f"cluster {cluster}", fontsize=9, loc="left")
     return fig

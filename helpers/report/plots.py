@@ -155,3 +155,19 @@ def plot_learning_curves(history: Mapping[str, Sequence[float]], *, title: str =
         ax.legend()
     fig.suptitle(title)
     return fig
+
+
+def plot_grouped_barh(table: pd.DataFrame, columns: Sequence[str], *, reference: float | None = None, xlabel: str = "") -> Figure:
+    """Horizontal bars: one group per row of ``table`` (top to bottom), one bar per column; a dotted reference line."""
+    fig = PNGFigure(figsize=(9, 0.6 * len(table) * max(1, len(columns)) / 2 + 1.5), layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(table))[::-1]
+    height = 0.8 / len(columns)
+    for k, column in enumerate(columns):
+        ax.barh(positions + (len(columns) - 1 - k - (len(columns) - 1) / 2) * height, table[column], height, label=column)
+    if reference is not None:
+        ax.axvline(reference, color="grey", linestyle=":", linewidth=1)
+    ax.set_yticks(positions, [str(i) for i in table.index])
+    ax.set(xlim=(0, 1), xlabel=xlabel)
+    ax.legend(fontsize="small", loc="lower right")
+    return fig

@@ -233,7 +233,6 @@ def test_repeated_calls_follow_weight_updates():
     np.testing.assert_allclose(grad_cam(model, x, class_index=0), 2.0 * grad_before, rtol=1e-5, atol=1e-7)
 
 
-
 def test_cams_from_cached_maps_average_to_the_logits_of_a_head():
     rng = np.random.default_rng(9)
     maps = rng.uniform(0, 1, (6, 4, 4, 8)).astype(np.float32)
@@ -246,7 +245,9 @@ def test_cams_from_cached_maps_average_to_the_logits_of_a_head():
     labels = np.arange(6) % 2
     per_image = cams_from_maps(maps, kernel, labels)
     np.testing.assert_allclose(per_image[labels == 1], cams_from_maps(maps, kernel, 1)[labels == 1], rtol=1e-5)
-    np.testing.assert_allclose(contrast_cams(maps, kernel, 1), cams_from_maps(maps, kernel, 1) - cams_from_maps(maps, kernel, 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        contrast_cams(maps, kernel, 1), cams_from_maps(maps, kernel, 1) - cams_from_maps(maps, kernel, 0), rtol=1e-4, atol=1e-5
+    )
     np.testing.assert_allclose(class_activation_maps(head, maps, class_index=1), cams_from_maps(maps, kernel, 1), rtol=1e-5, atol=1e-6)
 
 

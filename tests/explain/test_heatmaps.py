@@ -61,7 +61,6 @@ def test_cam_energy_share_exact_values():
     assert cam_energy_share(cams[:1], np.kron(masks[:1], np.ones((1, 2, 2))))[0] > 0.3  # upsampled to the masks
 
 
-
 def test_peak_ratio_exact():
     cams = np.zeros((2, 2, 2))
     cams[0, 0, 0] = 4.0

@@ -63,7 +63,6 @@ def test_outscore_probability_exact_values():
         outscore_probability([0.5], [], n_others=8)
 
 
-
 def test_peak_rate_and_random_baseline():
     maps = np.zeros((3, 10))
     maps[0, 2] = maps[1, 9] = maps[2, 5] = 1

@@ -148,8 +148,6 @@ def test_pipeline_clone_pickle_and_pandas_output():
 def test_lightgbm_pipeline_fits_and_predicts():
     lightgbm = pytest.importorskip("lightgbm")
     images, labels = _images(40, seed=2), np.arange(40) % 2
-    pipeline = make_pipeline(
-        CNNFeaturizer(image_size=SIZE), lightgbm.LGBMClassifier(n_estimators=20, min_child_samples=2, verbose=-1, n_jobs=2)
-    )
+    pipeline = make_pipeline(CNNFeaturizer(image_size=SIZE), lightgbm.LGBMClassifier(n_estimators=20, min_child_samples=2, verbose=-1, n_jobs=2))
     pipeline.fit(images, labels)
     assert pipeline.score(images, labels) >= 0.95

@@ -1,4 +1,4 @@
-"""Notebook 02 runs end to end under the smoke profile and its LightGBM beats the majority baseline."""
+"""Notebook 02 under the smoke profile: LightGBM on frozen features beats the majority class, honestly measured."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ def test_notebook_02_smoke(run_notebook):
     assert results["lgbm_test_accuracy"] > results["majority_accuracy"]
     assert results["lgbm_test_roc_auc"] > 0.6
     assert results["lgbm_test_accuracy_ci_low"] <= results["lgbm_test_accuracy"] <= results["lgbm_test_accuracy_ci_high"]
-    assert 0 < results["cv_accuracy_std"] < results["cv_accuracy_mean"] <= 1
-    for name in ("lgbm_test_balanced_accuracy", "lgbm_test_f1", "logreg_test_accuracy", "pipeline_test_accuracy"):
-        assert 0 <= results[name] <= 1
+    assert 0 < results["cv_accuracy_std"] < results["cv_accuracy_mean"]
+    assert results["cv_accuracy_mean"] > 0.6 and results["baseline_lgbm_cv_accuracy"] > 0.6
+    assert results["chosen_features"] == "notebook 01's features (study skipped)"
+    assert results["logreg_test_accuracy"] > results["majority_accuracy"] and results["pipeline_test_accuracy"] > results["majority_accuracy"]
+    assert results["lgbm_test_balanced_accuracy"] > 0.5 and results["lgbm_test_f1"] > 0.2

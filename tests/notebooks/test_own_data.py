@@ -1,44 +1,105 @@
-"""The user's own images: notebook 01 runs end to end on DATASET="folder:..." under papermill."""
+"""The user's own images: a 4-class folder through every image notebook without an ELPV-only word in the outputs,
+a 2-image-per-class folder that each notebook runs or refuses in one sentence, a corrupt file skipped."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import cv2
+import nbformat
 import numpy as np
 import pytest
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+from helpers.runner import RunFailed, run_series
+
+#: words that belong to the default data set only: published ELPV results, module types, defect probabilities
+ELPV_ONLY = re.compile(r"solar|defective|functional|module.type|\bmono\b|\bpoly\b|Deitsch|VGG19|SVM|expert|elpv|ELPV|\bp=", re.IGNORECASE)
+SMALL = {"IMAGE_SIZE": 64, "TILE_SIZE": 64, "BATCH_SIZE": 16}
 
 
-def stripes(orientation: str, rng: np.random.Generator, size: int = 80) -> np.ndarray:
-    """An RGB image of stripes (horizontal or vertical) with a random period, phase and colour."""
-    period, phase = rng.integers(6, 14), rng.uniform(0, 2 * np.pi)
-    coordinate = np.arange(size)[:, None] if orientation == "horizontal" else np.arange(size)[None, :]
-    wave = (np.sin(2 * np.pi * coordinate / period + phase) > 0).astype(float)
-    wave = np.broadcast_to(wave, (size, size))
-    colour = rng.uniform(0.4, 1.0, 3)
-    image = 30 + 200 * wave[..., None] * colour + rng.normal(0, 8, (size, size, 3))
-    return np.clip(image, 0, 255).astype(np.uint8)
+def shape_image(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """A grey or colour picture of one shape kind (disk, square, cross, stripes) at a random place and size."""
+    image = np.full((size, size, 3), rng.integers(20, 60), np.uint8)
+    centre, radius = rng.integers(20, 44, 2), int(rng.integers(8, 16))
+    colour = tuple(int(c) for c in rng.integers(150, 255, 3))
+    if kind == "disks":
+        cv2.circle(image, tuple(int(c) for c in centre), radius, colour, -1)
+    elif kind == "squares":
+        cv2.rectangle(image, tuple(int(c) for c in centre - radius), tuple(int(c) for c in centre + radius), colour, -1)
+    elif kind == "crosses":
+        cv2.line(image, tuple(int(c) for c in centre - radius), tuple(int(c) for c in centre + radius), colour, 4)
+        cv2.line(image, (int(centre[0] - radius), int(centre[1] + radius)), (int(centre[0] + radius), int(centre[1] - radius)), colour, 4)
+    else:
+        image[:: int(rng.integers(4, 8))] = colour
+    return image
 
 
-def make_image_folder(root: Path, per_class: int = 12) -> Path:
-    """root/<class>/*.png: two classes of striped images, plus one corrupt file the loader must skip."""
-    rng = np.random.default_rng(7)
-    for orientation in ("horizontal", "vertical"):
-        (root / orientation).mkdir(parents=True)
+def make_folder(root: Path, per_class: int, kinds=("crosses", "disks", "squares", "stripes")) -> Path:
+    rng = np.random.default_rng(3)
+    for kind in kinds:
+        (root / kind).mkdir(parents=True)
         for n in range(per_class):
-            cv2.imwrite(str(root / orientation / f"{orientation}_{n:02d}.png"), stripes(orientation, rng))
-    (root / "horizontal" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated, not an image")
+            cv2.imwrite(str(root / kind / f"{kind}_{n:02d}.png"), shape_image(kind, rng))
     return root
 
 
+def outputs_text(path: Path) -> str:
+    """Everything a reader sees in the outputs of an executed notebook (text, tables, markdown; not the images)."""
+    notebook = nbformat.read(path, as_version=4)
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            data = output.get("data", {})
+            parts += [data.get("text/plain", ""), data.get("text/markdown", ""), data.get("text/html", "")]
+            parts.append(output.get("evalue", ""))
+    return "\n".join(str(p) for p in parts)
+
+
 @pytest.mark.notebook
-@pytest.mark.skipif(not list(NOTEBOOKS.glob("01_*.ipynb")), reason="notebook 01 is not in notebooks/ yet")
-def test_notebook_01_runs_on_a_folder_of_images(run_notebook, tmp_path):
-    folder = make_image_folder(tmp_path / "my_images")
-    results = run_notebook("01", DATASET=f"folder:{folder}")
-    assert results["n_images"] == 24  # 2 x 12 readable images; the corrupt file was skipped
-    assert results["feature_dim"] == 1280 and results["image_size"] == 96
-    assert results["majority_accuracy"] == pytest.approx(0.5)
-    assert results["linear_probe_accuracy"] > results["majority_accuracy"]
+def test_a_four_class_folder_runs_every_image_notebook_about_itself(tmp_path):
+    folder = make_folder(tmp_path / "shapes", per_class=16)
+    output_dir = run_series("smoke", "01,02,03,04,06", tmp_path / "outputs", overrides=SMALL, dataset=f"folder:{folder}", progress=False)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert set(results) == {"01", "02", "03", "04", "06"}
+    assert results["01"]["linear_probe_accuracy"] > results["01"]["majority_accuracy"] == pytest.approx(0.25)
+    assert results["02"]["lgbm_test_accuracy"] > 0.25 and results["03"]["finetuned_test_accuracy"] > 0.25
+    assert results["04"]["pointing_game_accuracy"] > results["04"]["pointing_game_random_baseline"] - 0.1
+    assert "relabel_flagged" in results["06"] and results["06"]["relabel_flagged"] == 0  # no label uncertainty in a folder
+    assert (output_dir / "models" / "folder-shapes_finetuned.keras").exists() and not list((output_dir / "models").glob("elpv*"))
+    for notebook in sorted(output_dir.glob("0*.ipynb")):
+        found = ELPV_ONLY.findall(outputs_text(notebook))
+        assert not found, f"{notebook.name} shows ELPV-only content on another data set: {sorted(set(found))}"
+    assert "target class: 'stripes', the last of" in outputs_text(output_dir / "04_class_activation_maps.ipynb")
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize(
+    "number, sentence",
+    [
+        ("02", "5-fold cross-validation needs at least 5 images of each class, the smallest class has 1"),
+        ("03", "fine-tuning needs at least"),
+        ("04", "too few for 3x3 mosaics"),
+        ("06", "planting, detecting and retraining needs at least 10 images of each class"),
+    ],
+)
+def test_a_two_image_per_class_folder_is_refused_in_one_sentence_before_any_work(tmp_path, number, sentence):
+    folder = make_folder(tmp_path / "tiny", per_class=2)
+    with pytest.raises(RunFailed) as failure:
+        run_series("smoke", number, tmp_path / "outputs", overrides=SMALL, dataset=f"folder:{folder}", progress=False)
+    first_line = str(failure.value).splitlines()[0]
+    assert sentence in first_line and "Traceback" not in str(failure.value)
+
+
+@pytest.mark.notebook
+def test_notebook_01_runs_on_two_images_per_class_and_skips_a_corrupt_file(tmp_path):
+    folder = make_folder(tmp_path / "tiny", per_class=2)
+    (folder / "disks" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated, not an image")
+    output_dir = run_series("smoke", "01", tmp_path / "outputs", overrides=SMALL, dataset=f"folder:{folder}", progress=False)
+    results = json.loads((output_dir / "results" / "01.json").read_text())
+    assert results["n_images"] == 8 and results["feature_dim"] == 1280 and results["image_size"] == 64
+    assert results["majority_accuracy"] == pytest.approx(0.25)
+    text = outputs_text(output_dir / "01_cnn_featurization.ipynb")
+    assert "corrupt.png" in text and "t-SNE skipped" in text
