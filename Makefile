@@ -1,18 +1,21 @@
 # Two commands: `make run` executes the notebook series, `make test` runs the tests.
 # Both create or update the local virtual environment (.venv) first when needed.
-#   make run PROFILE=smoke NOTEBOOKS=01,02   # a profile and a subset of notebooks
+#   make run PROFILE=workshop NOTEBOOKS=01,02        # a profile and a subset of notebooks
+#   make run DATASET=folder:/path/to/my_images       # the image notebooks on your own images
+#   make run NOTEBOOKS=05 SERIES=GunPoint            # notebook 05 on another series set
 PYTHON ?= python3
 VENV ?= .venv
 PROFILE ?= full
 NOTEBOOKS ?= all
+DATASET ?=
+SERIES ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512 and
-# the like; on the others (e.g. AMD EPYC with AVX2) asking for them made MobileNetV2's
-# forward pass 1.5x faster (60 vs 40 images/s at 224 px, 2 cores). 0 turns them off.
+# TensorFlow turns its oneDNN CPU kernels on by itself only on CPUs with AVX-512 and the like; on the others
+# (e.g. AMD EPYC with AVX2) asking for them made training 1.08x and TensorFlow's forward pass 1.5x faster. 0: off.
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: run test benchmark lab clean-outputs
+.PHONY: run test test-fast lint format readme site benchmark lab clean-outputs
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,13 +25,30 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $@
 
 run: $(STAMP)
-	$(PY) -m helpers.runner --profile $(PROFILE) --notebooks $(NOTEBOOKS)
+	@$(PY) -m helpers.runner --profile $(PROFILE) --notebooks $(NOTEBOOKS) $(if $(DATASET),--dataset "$(DATASET)") $(if $(SERIES),--series "$(SERIES)")
 
 test: $(STAMP)
 	$(PY) -m pytest
 
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not notebook"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+readme: $(STAMP)
+	$(PY) -m helpers.report.readme
+
+site: $(STAMP)
+	$(PY) -m helpers.report.site --profile $(PROFILE)
+
 benchmark: $(STAMP)
-	$(PY) benchmarks/featurize.py
+	$(PY) benchmarks/featurize.py --output results/featurize_benchmark.json
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

@@ -18,11 +18,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from helpers.checks import suggest
-from helpers.data.catalog import CATALOG, downloadable, fetch, status
-from helpers.data.datasets import DatasetError
-from helpers.data.downloads import DownloadError
-from helpers.paths import DATA_DIR_ENV, data_dir
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # weights:NAME imports TensorFlow: no start-up logs in a command line tool
+
+from helpers.checks import suggest  # noqa: E402
+from helpers.data.catalog import CATALOG, downloadable, fetch, status  # noqa: E402
+from helpers.data.datasets import DatasetError  # noqa: E402
+from helpers.data.downloads import DownloadError  # noqa: E402
+from helpers.paths import DATA_DIR_ENV, data_dir  # noqa: E402
 
 
 def weight_names() -> list[str]:

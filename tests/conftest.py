@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated cache per test session (with the one shared converted-weights cache) and a notebook runner."""
+"""Shared fixtures: an isolated cache per test session (with the one shared converted-weights cache) and one smoke run of the series."""
 
 from __future__ import annotations
 
@@ -41,12 +41,13 @@ def isolated_cache(tmp_path_factory) -> Path:
         os.environ[CACHE_DIR_ENV] = previous
 
 
-@pytest.fixture
-def run_notebook(tmp_path):
-    """Execute one notebook under the smoke profile into ``tmp_path``; return its recorded results."""
+@pytest.fixture(scope="session")
+def smoke_series(tmp_path_factory) -> Path:
+    """The whole series run once under the smoke profile, in order (04 explains 03's model): the executed notebooks."""
+    return run_series("smoke", "all", tmp_path_factory.mktemp("smoke") / "outputs", progress=False)
 
-    def run(number: str, **parameters) -> dict:
-        output_dir = run_series("smoke", number, tmp_path / "outputs", overrides=parameters, progress=False)
-        return json.loads((output_dir / "results" / f"{number}.json").read_text())
 
-    return run
+@pytest.fixture(scope="session")
+def smoke_results(smoke_series) -> dict:
+    """Every notebook's recorded results of that run."""
+    return json.loads((smoke_series / "results.json").read_text())

@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -75,6 +76,13 @@ class FrozenNetwork:
     def __call__(self, images) -> np.ndarray:
         return self._run(np.ascontiguousarray(images, dtype=np.float32))
 
+    def portable(self, threads: int = 1) -> PortableNetwork:
+        """The exported model as bytes, to run where this machine's disk and TensorFlow model are not (a Dask worker)."""
+        if self.runtime == "tensorflow":
+            raise ValueError("a TensorFlow network is not exported: choose runtime='openvino' or 'onnxruntime' to ship it")
+        folder = self._exported()
+        return PortableNetwork(self.runtime, {name: (folder / name).read_bytes() for name in _EXPORT[self.runtime][2]}, threads, self.key or self.model.name)
+
     def predict(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Outputs for a large array, ``batch_size`` rows at a time."""
         return np.concatenate([self(X[start : start + batch_size]) for start in range(0, len(X), batch_size)])
@@ -92,14 +100,11 @@ class FrozenNetwork:
         if self.runtime == "openvino":
             import openvino as ov
 
-            config = {"INFERENCE_NUM_THREADS": self.threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-            compiled = ov.Core().compile_model(str(folder / "model.xml"), "CPU", config)
+            compiled = ov.Core().compile_model(str(folder / "model.xml"), "CPU", _openvino_config(self.threads))
             return lambda x: np.asarray(compiled(x)[0])
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = self.threads, 1
-        session = ort.InferenceSession(str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(folder / "model.onnx"), _onnx_options(self.threads), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return lambda x: session.run(None, {name: x})[0]
 
@@ -129,6 +134,43 @@ class FrozenNetwork:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return folder
+
+
+@dataclass(frozen=True)
+class PortableNetwork:
+    """An exported frozen network as bytes (a few MB), compiled wherever it is unpickled: ``compile()`` returns
+    the callable that maps a batch of images to outputs, with ``threads`` inference threads."""
+
+    runtime: str
+    files: dict[str, bytes]
+    threads: int
+    name: str
+
+    def compile(self) -> Callable[[np.ndarray], np.ndarray]:
+        if self.runtime == "openvino":
+            import openvino as ov
+
+            core = ov.Core()
+            model = core.read_model(self.files["model.xml"], ov.Tensor(np.frombuffer(self.files["model.bin"], np.uint8)))
+            compiled = core.compile_model(model, "CPU", _openvino_config(self.threads))
+            return lambda x: np.asarray(compiled(np.ascontiguousarray(x, dtype=np.float32))[0])
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(self.files["model.onnx"], _onnx_options(self.threads), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+def _openvino_config(threads: int) -> dict:
+    return {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+
+
+def _onnx_options(threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    return options
 
 
 def _export(model: keras.Model, folder: Path, form: str, main_file: str, files: tuple[str, ...]) -> None:

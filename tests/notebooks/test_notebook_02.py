@@ -6,8 +6,8 @@ import pytest
 
 
 @pytest.mark.notebook
-def test_notebook_02_smoke(run_notebook):
-    results = run_notebook("02")
+def test_notebook_02_smoke(smoke_results):
+    results = smoke_results["02"]
     assert results["n_train"] == 240 and results["n_test"] == 120
     assert results["lgbm_test_accuracy"] > results["majority_accuracy"]
     assert results["lgbm_test_roc_auc"] > 0.6

@@ -12,9 +12,8 @@ from helpers.runner import PROFILES, run_series
 
 
 @pytest.fixture(scope="module")
-def notebook_03(tmp_path_factory):
-    output_dir = run_series("smoke", "03", tmp_path_factory.mktemp("nb03") / "outputs", progress=False)
-    return output_dir, json.loads((output_dir / "results" / "03.json").read_text())
+def notebook_03(smoke_series, smoke_results):
+    return smoke_series, smoke_results["03"]
 
 
 @pytest.mark.notebook

@@ -14,8 +14,8 @@ KEYS = [
 
 
 @pytest.mark.notebook
-def test_notebook_06_smoke(run_notebook):
-    results = run_notebook("06")
+def test_notebook_06_smoke(smoke_results):
+    results = smoke_results["06"]
     for key in KEYS:
         assert key in results and math.isfinite(results[key]), key
     # the naive model looks at the stamp more than the clean model, and a fix moves it off

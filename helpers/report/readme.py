@@ -1,0 +1,92 @@
+"""The README's results tables, written from the recorded runs in ``results/`` (``python -m helpers.report.readme``).
+
+Every number in those tables comes from ``results/<profile>_profile.json``; the tables sit between marker
+comments in README.md and are rewritten whole, so no number there is ever typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from helpers.report.results import RECORDED_RESULTS
+
+README = RECORDED_RESULTS.parent / "README.md"
+PROFILES = ("smoke", "workshop", "full")
+#: (notebook, result key, what it is) for the headline table, in reading order
+HEADLINES = [
+    ("01", "majority_accuracy", "majority class (ELPV test split)"),
+    ("01", "linear_probe_accuracy", "01 linear probe: logistic regression on frozen MobileNetV2 features, 224 px"),
+    ("02", "lgbm_test_accuracy", "02 LightGBM on frozen features (the variant chosen by cross-validation)"),
+    ("03", "head_only_test_accuracy", "03 GAP head only (frozen backbone, head fitted as a logistic regression)"),
+    ("03", "finetuned_test_accuracy", "03 GAP head + fine-tuned top blocks, soft targets"),
+    ("04", "pointing_game_accuracy", "04 pointing game of the mosaic-label CAM (chance 1/9)"),
+    ("05", "fcn_accuracy_basic_motions", "05 FCN with GAP, BasicMotions"),
+    ("05", "lstm_accuracy_basic_motions", "05 LSTM, BasicMotions"),
+    ("05", "minirocket_accuracy_basic_motions", "05 MiniRocket, BasicMotions"),
+    ("05", "fcn_accuracy_japanese_vowels", "05 FCN with GAP, JapaneseVowels"),
+    ("05", "lstm_accuracy_japanese_vowels", "05 LSTM, JapaneseVowels"),
+    ("05", "minirocket_accuracy_japanese_vowels", "05 MiniRocket, JapaneseVowels"),
+    ("05", "cam_fault_localization", "05 telemetry: true-class CAM peak inside the fault window"),
+    ("06", "naive_decorrelated_test_accuracy", "06 naive model on the decorrelated (all stamped) test"),
+    ("06", "clean_decorrelated_test_accuracy", "06 clean-trained model, same test"),
+    ("06", "masked_decorrelated_test_accuracy", "06 fix 1: inpaint the regions flagged from CAMs"),
+    ("06", "guided_decorrelated_test_accuracy", "06 fix 2: CAM penalty (right for the right reasons)"),
+]
+#: the main number of each notebook, for the per-profile trade-off table
+MAIN = {"01": "linear_probe_accuracy", "02": "lgbm_test_accuracy", "03": "finetuned_test_accuracy", "04": "pointing_game_accuracy",
+        "05": "fcn_accuracy_japanese_vowels", "06": "guided_decorrelated_test_accuracy", "07": "dask_lgbm_test_accuracy"}  # fmt: skip
+
+
+def load_profile(profile: str) -> dict:
+    path = RECORDED_RESULTS / f"{profile}_profile.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def headline_table(results: dict) -> str:
+    """Model | test accuracy (or score), from one profile's record."""
+    lines = ["| what | measured |", "| --- | --- |"]
+    for notebook, key, label in HEADLINES:
+        value = results.get(notebook, {}).get(key)
+        if value is not None:
+            spread = results[notebook].get(key.replace("_accuracy_", "_accuracy_std_"))
+            shown = f"{value:.3f}" + (f" +/- {spread:.3f}" if spread is not None and "_accuracy_" in key else "")
+            lines.append(f"| {label} | {shown} |")
+    return "\n".join(lines)
+
+
+def profile_table(records: dict[str, dict]) -> str:
+    """Per notebook: minutes and the main number in each recorded profile."""
+    names = [p for p in PROFILES if records.get(p)]
+    lines = ["| notebook | main number | " + " | ".join(f"{p}: min / value" for p in names) + " |", "| --- | --- |" + " --- |" * len(names)]
+    for notebook, key in MAIN.items():
+        cells = []
+        for profile in names:
+            record = records[profile].get(notebook, {})
+            minutes = f"{record['wall_seconds'] / 60:.1f}" if "wall_seconds" in record else "-"
+            cells.append(f"{minutes} / {record[key]:.3f}" if key in record else f"{minutes} / -")
+        if any(cell != "- / -" for cell in cells):
+            lines.append(f"| {notebook} | `{key}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def replace_between(text: str, marker: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README.md has no <!-- {marker}:start --> ... <!-- {marker}:end --> markers")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+
+
+def main() -> int:
+    records = {profile: load_profile(profile) for profile in PROFILES}
+    text = README.read_text()
+    text = replace_between(text, "results", headline_table(records["full"]))
+    text = replace_between(text, "profiles", profile_table(records))
+    README.write_text(text)
+    print(f"rewrote the results tables of {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""The course site: the executed notebooks of a profile as static HTML, with Sphinx and myst-nb (``make site``).
+
+Sphinx + myst-nb because it builds offline from pure-Python packages, renders executed notebooks without
+running them again, and collapses cells by tag (``hide-input``, which the solution cells get here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from helpers.report.readme import HEADLINES
+from helpers.runner import NOTEBOOKS_DIR, REPO_ROOT
+
+DOCS = REPO_ROOT / "docs"
+LICENSES = [
+    "ELPV (notebooks 01-04, 06, 07): CC BY-NC-SA 4.0, Buerhop-Lutz et al. 2018, Deitsch et al. 2019.",
+    "BasicMotions, JapaneseVowels and the other aeon sets (notebook 05): UEA/UCR time-series archive, bundled with aeon (BSD-3).",
+    "MobileNetV2 ImageNet weights: torchvision (BSD-3-Clause). The code of this series: MIT.",
+]
+
+
+def notebook_summary(path: Path) -> tuple[str, str]:
+    """A source notebook's title and its first 'What you will learn' line."""
+    cells = nbformat.read(path, as_version=4).cells
+    title = cells[0].source.splitlines()[0].lstrip("# ").strip()
+    learn = next((line.lstrip("- ").strip() for line in cells[0].source.splitlines() if line.startswith("- ")), "")
+    return title, learn
+
+
+def home_page(profile: str, run_dir: Path) -> str:
+    """The home page: what the series teaches, each notebook with what you learn and its measured time, the results."""
+    results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").exists() else {}
+    lines = [f"# Transfer learning as a powerful baseline ({profile} profile)", "",
+             "A numbered series of notebooks: a frozen ImageNet CNN as a featurizer for a gradient-boosted model, fine-tuning "
+             "with a global-average-pooling head, class activation maps that explain and localize, sensor series as 1-D images, "
+             "CAM-guided cleaning of training data, and the same baseline on a Dask cluster. Every page below is the executed "
+             f"notebook of one `{profile}` run; every number on it was measured in that run.", "",
+             "| notebook | what you learn | minutes (this run, CPU) |", "| --- | --- | --- |"]  # fmt: skip
+    missing = []
+    for source in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        title, learn = notebook_summary(source)
+        seconds = results.get(source.name[:2], {}).get("wall_seconds")
+        if (run_dir / source.name).exists():
+            lines.append(
+                f"| [{title}]({source.stem}.ipynb) | {learn} | {seconds / 60:.1f} |"
+                if seconds
+                else f"| [{title}]({source.stem}.ipynb) | {learn} | - |"
+            )
+        else:
+            missing.append(source.name)
+            lines.append(f"| {title} (not run yet) | {learn} | - |")
+    if missing:
+        lines += ["", f"**Not run yet in this profile:** {', '.join(missing)} (`make run PROFILE={profile}` runs them)."]
+    lines += ["", "## Results of this run", "", "| what | measured |", "| --- | --- |"]
+    lines += [f"| {label} | {results[nb][key]:.3f} |" for nb, key, label in HEADLINES if key in results.get(nb, {})]
+    lines += ["", "## Licenses", "", *[f"- {text}" for text in LICENSES], "", "```{toctree}", ":hidden:", ":maxdepth: 1", ""]
+    lines += [p.stem for p in sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))] + ["```", ""]
+    return "\n".join(lines)
+
+
+def prepare_notebook(source: Path, target: Path) -> None:
+    """Copy an executed notebook, collapsing its solution cells (tag ``hide-input``) and dropping papermill's tags."""
+    notebook = nbformat.read(source, as_version=4)
+    for cell in notebook.cells:
+        tags = cell.metadata.get("tags", [])
+        if "solution" in tags:
+            cell.metadata["tags"] = [*tags, "hide-input"]
+    nbformat.write(notebook, target)
+
+
+def build_site(profile: str = "full", outputs: Path | None = None, site: Path | None = None) -> Path:
+    """Build the site of ``outputs/<profile>`` into ``outputs/site/<profile>``; return the folder holding index.html."""
+    run_dir = Path(outputs) if outputs else REPO_ROOT / "outputs" / profile
+    if not run_dir.exists():
+        raise SystemExit(f"no executed notebooks in {run_dir}: run `make run PROFILE={profile}` first")
+    site = Path(site) if site else REPO_ROOT / "outputs" / "site" / profile
+    source = site.parent / f".{site.name}-source"
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir(parents=True)
+    shutil.copy(DOCS / "conf.py", source / "conf.py")
+    for notebook in sorted(run_dir.glob("[0-9][0-9]_*.ipynb")):
+        prepare_notebook(notebook, source / notebook.name)
+    (source / "index.md").write_text(home_page(profile, run_dir))
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", str(source), str(site)]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise SystemExit(f"the site did not build:\n{completed.stderr.strip()}")
+    return site
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="full")
+    parser.add_argument("--outputs", type=Path, default=None, help="default: outputs/<profile>")
+    args = parser.parse_args(argv)
+    site = build_site(args.profile, args.outputs)
+    print(f"site: {site / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""LightGBM trained on the cluster, on Parquet features, with LightGBM's own Dask module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers.scale.features import ID, LABEL
+
+
+def train_lightgbm(client, folder: str | Path, **parameters):
+    """A ``lightgbm.DaskLGBMClassifier`` fitted on the partitions in ``folder``, each worker training on the ones it holds."""
+    import dask.dataframe as dd
+    from lightgbm import DaskLGBMClassifier
+
+    frame = dd.read_parquet(str(Path(folder) / "part-*.parquet"))
+    columns = [c for c in frame.columns if c not in (ID, LABEL)]
+    X, y = frame[columns].to_dask_array(lengths=True), frame[LABEL].to_dask_array(lengths=True)
+    return DaskLGBMClassifier(client=client, **parameters).fit(X, y)

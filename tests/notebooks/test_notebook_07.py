@@ -1,0 +1,15 @@
+"""Notebook 07 under the smoke profile: the cluster's features are the single-process ones, its LightGBM learns, workers scale."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.notebook
+def test_notebook_07_smoke(smoke_results):
+    results = smoke_results["07"]
+    assert results["max_feature_difference"] <= 1e-5 and results["same_order"] is True
+    assert results["dask_lgbm_test_accuracy"] > results["majority_accuracy"]
+    assert abs(results["dask_lgbm_test_accuracy"] - results["lgbm_test_accuracy_same_features"]) <= 0.05
+    assert results["dask_images_per_s_2_workers"] > results["dask_images_per_s_1_worker"] > 0
+    assert results["large_set_images"] == 2 * 240 and results["workers_for_a_million_per_hour"] >= 1
