@@ -78,13 +78,17 @@ def main() -> None:
     model = build_backbone("mobilenet_v2", args.image_size)
     batches = [np.asarray(batch) for batch in image_batches(dataset, indices, args.image_size, args.batch_size, with_labels=False)]
     forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
-    exported = {name: FrozenNetwork(model, runtime=name, key=f"benchmark-{args.image_size}px") for name in available_runtimes() if name != "tensorflow"}
+    exported = {
+        name: FrozenNetwork(model, runtime=name, key=f"benchmark-{args.image_size}px") for name in available_runtimes() if name != "tensorflow"
+    }
     pipeline_network = FrozenNetwork(model, key=f"benchmark-{args.image_size}px")
     runs = {
         "keras_predict": lambda: [model.predict(batch, verbose=0) for batch in batches],
         "tf_function": lambda: [forward(tf.constant(batch)).numpy() for batch in batches],
         **{name: (lambda network=network: [network(batch) for batch in batches]) for name, network in exported.items()},
-        "pipeline": lambda: frozen_outputs(pipeline_network, dataset, indices, args.image_size, batch_size=args.batch_size, cache=False, progress=False),
+        "pipeline": lambda: frozen_outputs(
+            pipeline_network, dataset, indices, args.image_size, batch_size=args.batch_size, cache=False, progress=False
+        ),
     }
     for run in runs.values():  # trace, compile and warm up every path
         run()

@@ -81,7 +81,9 @@ class FrozenNetwork:
         if self.runtime == "tensorflow":
             raise ValueError("a TensorFlow network is not exported: choose runtime='openvino' or 'onnxruntime' to ship it")
         folder = self._exported()
-        return PortableNetwork(self.runtime, {name: (folder / name).read_bytes() for name in _EXPORT[self.runtime][2]}, threads, self.key or self.model.name)
+        return PortableNetwork(
+            self.runtime, {name: (folder / name).read_bytes() for name in _EXPORT[self.runtime][2]}, threads, self.key or self.model.name
+        )
 
     def predict(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Outputs for a large array, ``batch_size`` rows at a time."""
