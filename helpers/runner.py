@@ -81,18 +81,22 @@ def default_output_dir(profile: str, dataset: str | None = None) -> Path:
 
 @contextlib.contextmanager
 def _kernel_output_to(log: Path):
-    """Send what kernels print outside their cells (start-up logs of TensorFlow and others) to ``log``."""
+    """Send what kernels and their subprocesses print outside the cells (start-up logs, Dask workers) to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     with open(log, "ab") as handle:
-        os.dup2(handle.fileno(), 2)
+        for fd in saved:
+            os.dup2(handle.fileno(), fd)
         try:
             yield
         finally:
+            sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 def run_series(

@@ -21,7 +21,12 @@ def connect(address: str | None = None, *, workers: int | None = None, threads_p
         return Client(address)
     workers = workers or max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // threads_per_worker)
     cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=threads_per_worker, processes=True, host="127.0.0.1", dashboard_address=None, memory_limit=memory_limit
+        n_workers=workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+        memory_limit=memory_limit,
     )
     return Client(cluster)
 

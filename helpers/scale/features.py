@@ -53,10 +53,23 @@ class FeatureRun:
         return self.images * 1.0 / self.seconds if self.seconds else float("nan")
 
 
+def _source_images(source: str, indices: np.ndarray) -> np.ndarray | list[str]:
+    """The images ``indices`` of the data set ``source`` names, loaded once per worker process."""
+    from helpers.data.catalog import load_dataset
+
+    if source not in _COMPILED:
+        _COMPILED[source] = load_dataset(source)
+    dataset = _COMPILED[source]
+    return [str(dataset.paths[i]) for i in indices] if dataset.images is None else dataset.images[indices]
+
+
 def featurize_partition(job: FeatureJob, images, labels: np.ndarray, indices: np.ndarray, path: str, view: int | None = None) -> int:
-    """Features of one partition (images in memory, or file paths the worker can read), written to ``path``.
+    """Features of one partition, written to ``path``: ``images`` are the pixels, file paths the worker can read, or
+    ``(source, indices)``, a data set name the worker loads itself and the images to take from it.
 
     ``view`` (0-7) featurizes every image in that one dihedral view instead of averaging ``job.tta_views``."""
+    if isinstance(images, tuple):
+        images = _source_images(*images)
     from helpers.models.augment import dihedral_view
     from helpers.models.features import image_batches
 
@@ -99,9 +112,13 @@ def partition_rows(path: Path) -> int | None:
 
 def featurize_on_cluster(client, dataset: ImageDataset, indices: np.ndarray, folder: str | Path, network: PortableNetwork, *, image_size: int,
                          tta_views: int = 1, views: tuple[int, ...] | None = None, partition_size: int = 256, batch_size: int = 64,
-                         progress: bool = True) -> FeatureRun:  # fmt: skip
+                         source: str | None = None, progress: bool = True) -> FeatureRun:  # fmt: skip
     """Featurize ``dataset[indices]`` on the cluster into ``folder`` (one Parquet file per ``partition_size`` images).
 
+    ``source`` is the name ``load_dataset`` knows the data set by (``elpv``, ``folder:/path``): each worker then
+    loads it itself and tasks carry only indices, so Dask can rerun the task of a worker that died anywhere.
+    Without it, file paths or the pixels travel with the tasks (pixels placed on a worker that dies are lost with
+    it: the job then fails, and a rerun writes the partitions it lacks).
     ``views`` (e.g. ``range(8)``) makes each image in each of those dihedral views a sample of its own (image id
     ``view * len(dataset) + index``): a larger set from the same images. Partitions already written (complete,
     with the right number of rows) are skipped. ``folder`` keeps a manifest of what it holds; asking it for other
@@ -114,7 +131,7 @@ def featurize_on_cluster(client, dataset: ImageDataset, indices: np.ndarray, fol
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {"network": network.name, "image_size": image_size, "tta_views": tta_views, "partition_size": partition_size,
                 "dataset": dataset.fingerprint, "indices": hashlib.sha256(indices.astype(np.int64).tobytes()).hexdigest()[:16],
-                "views": None if views is None else list(views)}  # fmt: skip
+                "views": None if views is None else list(views), "source": source}  # fmt: skip
     stored = folder / "manifest.json"
     if stored.exists() and json.loads(stored.read_text()) != manifest:
         raise ValueError(f"{folder} holds features of other images or another network: choose an empty folder or delete it")
@@ -125,7 +142,9 @@ def featurize_on_cluster(client, dataset: ImageDataset, indices: np.ndarray, fol
     todo = [k for k, (_, start, stop) in enumerate(tasks) if partition_rows(paths[k]) != stop - start]
     start_time = time.perf_counter()
     if todo:
-        [job] = client.scatter([FeatureJob(network, image_size, tta_views, batch_size)], broadcast=True)
+        with warnings.catch_warnings():  # the network is a few MB: once in the graph, recomputed if its worker dies
+            warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
+            job = client.submit(FeatureJob, network, image_size, tta_views, batch_size, key=f"job-{folder.name}-{manifest['dataset']}", pure=False)
         futures = []
         for k in todo:
             view, start, stop = tasks[k]

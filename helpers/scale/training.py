@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from helpers.scale.features import ID, LABEL
@@ -12,7 +13,9 @@ def train_lightgbm(client, folder: str | Path, **parameters):
     import dask.dataframe as dd
     from lightgbm import DaskLGBMClassifier
 
-    frame = dd.read_parquet(str(Path(folder) / "part-*.parquet"))
+    frame = dd.read_parquet(str(Path(folder) / "part-*.parquet")).persist()  # one partition per file, kept on the workers
     columns = [c for c in frame.columns if c not in (ID, LABEL)]
-    X, y = frame[columns].to_dask_array(lengths=True), frame[LABEL].to_dask_array(lengths=True)
-    return DaskLGBMClassifier(client=client, **parameters).fit(X, y)
+    X, y = frame[columns].to_dask_array().compute_chunk_sizes(), frame[LABEL].to_dask_array().compute_chunk_sizes()
+    with warnings.catch_warnings():  # LightGBM's Dask module warns that it ignores n_jobs: each worker uses its threads
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        return DaskLGBMClassifier(client=client, **parameters).fit(X, y)

@@ -76,6 +76,18 @@ def test_a_rerun_writes_only_the_missing_and_damaged_partitions(client, images, 
 
 
 def test_a_worker_killed_mid_job_loses_and_duplicates_no_image(client, images, network, tmp_path):
+    """The images come from a folder each worker reads itself (a data set by name): a task that dies with its worker
+    carries only indices, and Dask reruns it elsewhere."""
+    import cv2
+
+    from helpers.data.catalog import load_dataset
+
+    for name in images.class_names:
+        (tmp_path / "images" / name).mkdir(parents=True)
+    for i, (picture, label) in enumerate(zip(images.images, images.labels)):
+        cv2.imwrite(str(tmp_path / "images" / images.class_names[label] / f"{i:03d}.png"), picture)
+    source = f"folder:{tmp_path / 'images'}"
+    on_disk = load_dataset(source)
     folder = tmp_path / "f"
     pids = client.run(os.getpid)
     victim = next(iter(pids.values()))
@@ -87,10 +99,12 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_no_image(client, images, n
 
     killer = threading.Thread(target=kill_when_started, daemon=True)
     killer.start()
-    run = featurize_on_cluster(client, images, np.arange(96), folder, network, image_size=SIZE, partition_size=4, progress=False)
+    run = featurize_on_cluster(client, on_disk, np.arange(96), folder, network, image_size=SIZE, partition_size=4, source=source, progress=False)
     killer.join(timeout=5)
     frame = read_features(folder)
+    assert not killer.is_alive() and victim not in client.run(os.getpid).values()  # the worker was killed mid-job
     assert run.partitions == 24 and len(frame) == 96 and frame[ID].is_unique and set(frame[ID]) == set(range(96))
+    np.testing.assert_array_equal(frame[LABEL], on_disk.labels)
     client.wait_for_workers(2, timeout=60)
 
 
