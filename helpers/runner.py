@@ -33,7 +33,16 @@ KERNEL_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::De
 #: profile -> notebook number -> papermill parameters; notebooks not named run on their defaults.
 PROFILES: dict[str, dict[str, dict]] = {
     "full": {},
-    "workshop": {},
+    "workshop": {
+        "02": {
+            "SEARCH_ITERATIONS": 4,
+            "VARIANTS": {"224 px, last layer (notebook 01)": [[224, "last", 1]], "224 px, last layer, TTA x8": [[224, "last", 8]]},
+        },
+        "03": {"IMAGE_SIZE": 224, "VIEWS": 4, "TTA_VIEWS": 2, "FINE_TUNE_EPOCHS": 12, "PATIENCE": 4, "REDUCE_LR_PATIENCE": 2},
+        "04": {"N_TRAIN_MOSAICS": 1500, "N_TEST_MOSAICS": 300, "FINE_TUNE_EPOCHS": 6},
+        "05": {"SEEDS": 3},
+        "07": {"LARGE_VIEWS": 4},
+    },
     "smoke": {
         "01": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "RUN_TSNE": False},
         "02": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "SEARCH_ITERATIONS": 2, "CV_FOLDS": 3, "STUDY_WHAT_HELPS": False},

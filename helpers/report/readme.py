@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 
 from helpers.report.results import RECORDED_RESULTS
 
@@ -37,6 +38,29 @@ HEADLINES = [
 #: the main number of each notebook, for the per-profile trade-off table
 MAIN = {"01": "linear_probe_accuracy", "02": "lgbm_test_accuracy", "03": "finetuned_test_accuracy", "04": "pointing_game_accuracy",
         "05": "fcn_accuracy_japanese_vowels", "06": "guided_decorrelated_test_accuracy", "07": "dask_lgbm_test_accuracy"}  # fmt: skip
+
+
+#: one figure per notebook, saved by its run under outputs/<profile>/figures/, shown in the README
+FIGURES = {"01": "01_embedding.png", "02": "02_comparison.png", "03": "03_learning_curves.png", "04": "04_mosaics.png",
+           "05": "05_telemetry.png", "06": "06_cams.png", "07": "07_lightgbm.png"}  # fmt: skip
+FIGURE_WIDTH = 640
+
+
+def copy_figures(run_dir: Path, target: Path = README.parent / "docs" / "figures") -> list[Path]:
+    """The README's figures: each notebook's chosen figure of a run, at most ``FIGURE_WIDTH`` pixels wide."""
+    import cv2
+
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in FIGURES.values():
+        source = run_dir / "figures" / name
+        if source.exists():
+            image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+            if image.shape[1] > FIGURE_WIDTH:
+                image = cv2.resize(image, (FIGURE_WIDTH, round(image.shape[0] * FIGURE_WIDTH / image.shape[1])), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(target / name), image)
+            written.append(target / name)
+    return written
 
 
 def load_profile(profile: str) -> dict:
@@ -79,6 +103,9 @@ def replace_between(text: str, marker: str, body: str) -> str:
 
 
 def main() -> int:
+    run_dir = README.parent / "outputs" / "full"
+    if run_dir.exists():
+        print(f"copied {len(copy_figures(run_dir))} figures of {run_dir} into docs/figures")
     records = {profile: load_profile(profile) for profile in PROFILES}
     text = README.read_text()
     text = replace_between(text, "results", headline_table(records["full"]))

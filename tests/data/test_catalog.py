@@ -373,3 +373,23 @@ def test_cli_rejects_unknown_names(capsys):
     with pytest.raises(SystemExit):
         load_cli().main(["imagenet"])
     assert "unknown data set 'imagenet'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "bit flip"])
+def test_a_damaged_prepared_file_is_removed_and_names_the_command_that_fetches_it_again(server, monkeypatch, data_root, damage):
+    serve(monkeypatch, server, "pneumoniamnist", medmnist_npz(28, {"train": 4, "val": 2, "test": 2}, 1))
+    path = fetch("pneumoniamnist", **FAST)
+    payload = path.read_bytes()
+    path.write_bytes({"truncated": payload[: len(payload) // 2], "empty": b"", "bit flip": payload[:400] + bytes([payload[400] ^ 0xFF]) + payload[401:]}[damage])
+    with pytest.raises(DatasetError, match=r"was damaged .* has been removed: run `python data_download.py pneumoniamnist"):
+        load_pneumoniamnist()
+    assert not path.exists()
+    assert len(load_pneumoniamnist(root=None) if fetch("pneumoniamnist", **FAST) else None) == 8  # fetched again, whole
+
+
+def test_cli_reports_an_unusable_dest_in_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    assert load_cli().main(["eurosat", "--dest", str(blocker / "data"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: cannot write to {blocker / 'data'}") and "--dest" in err and "\n" not in err

@@ -201,3 +201,15 @@ def test_human_size():
     assert downloads.human_size(94280567) == "94.3 MB"
     assert downloads.human_size(999) == "999 B"
     assert downloads.human_size(2067725275) == "2.1 GB"
+
+
+@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"file.bin": "no fields"}'])
+def test_a_damaged_checksum_record_is_named_removed_and_recorded_afresh(server, tmp_path, damage):
+    from helpers.paths import CacheWarning
+
+    record = tmp_path / "checksums.json"
+    record.write_bytes(damage)
+    resource = resource_for(server, "/file.bin", PAYLOAD, size=None, sha256=None)
+    with pytest.warns(CacheWarning, match="checksum record .*checksums.json is damaged"):
+        download(resource, tmp_path / "d", known_checksums=record, **FAST)
+    assert json.loads(record.read_text())["file.bin"]["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()

@@ -103,3 +103,28 @@ def test_notebook_01_runs_on_two_images_per_class_and_skips_a_corrupt_file(tmp_p
     assert results["majority_accuracy"] == pytest.approx(0.25)
     text = outputs_text(output_dir / "01_cnn_featurization.ipynb")
     assert "corrupt.png" in text and "t-SNE skipped" in text
+
+
+@pytest.mark.notebook
+def test_a_bad_parameter_stops_the_notebook_in_one_sentence_before_any_work(tmp_path):
+    with pytest.raises(RunFailed) as failure:
+        run_series("smoke", "01", tmp_path / "outputs", overrides={"IMAGE_SIZE": -5}, progress=False)
+    assert str(failure.value).splitlines()[0] == (
+        "01_cnn_featurization.ipynb stopped in cell 4: IMAGE_SIZE = -5 is not allowed: set IMAGE_SIZE to an integer from 32 to 1024."
+    )
+
+
+@pytest.mark.notebook
+def test_notebook_05_on_a_univariate_and_an_unequal_length_aeon_set(tmp_path):
+    from helpers.data.series import load_series
+
+    names = ["GunPoint", "PickupGestureWiimoteZ"]
+    overrides = {"DATASET": ",".join(names), "EPOCHS": 60, "SYNTHETIC_SAMPLES": 100, "TELEMETRY_EPOCHS": 2, "MINIROCKET_KERNELS": 2000}
+    output_dir = run_series("smoke", "05", tmp_path / "outputs", overrides=overrides, progress=False)
+    results = json.loads((output_dir / "results" / "05.json").read_text())
+    for name in names:
+        series = load_series(name)
+        majority = np.bincount(series.y_test).max() / len(series.y_test)
+        for model in ("fcn", "lstm", "minirocket", "image_lgbm"):
+            assert results[f"{model}_accuracy_{name}"] > majority, (name, model)
+        assert results[f"fcn_train_accuracy_inference_{name}"] >= results[f"fcn_train_accuracy_training_mode_{name}"] - 0.05
