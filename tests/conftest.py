@@ -51,3 +51,23 @@ def smoke_series(tmp_path_factory) -> Path:
 def smoke_results(smoke_series) -> dict:
     """Every notebook's recorded results of that run."""
     return json.loads((smoke_series / "results.json").read_text())
+
+
+def make_shortcut_maps(n: int = 240, grid: int = 4, channels: int = 8, seed: int = 0):
+    """Feature maps where channel 0 at cell (0, 0) is a perfect shortcut and channel 1 (anywhere) a noisy real signal."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    maps = rng.uniform(0, 0.1, (n, grid, grid, channels)).astype(np.float32)
+    maps[labels == 1, 0, 0, 0] += 6.0
+    real = np.where(rng.uniform(size=n) < 0.85, labels, 1 - labels)
+    cells = rng.integers(1, grid, (n, 2))  # the real signal is never under the shortcut
+    maps[np.arange(n), cells[:, 0], cells[:, 1], 1] += 3.0 * real
+    return maps, labels
+
+
+@pytest.fixture
+def shortcut_maps():
+    """A maker of feature maps with a planted shortcut: ``shortcut_maps(n=..., seed=...)`` -> (maps, labels)."""
+    return make_shortcut_maps

@@ -9,18 +9,6 @@ from helpers.explain.cam import contrast_cams
 from helpers.explain.shortcuts import detect_spurious_regions, out_of_fold_probabilities, precision_recall, remove_regions, suspicious_labels
 
 
-def shortcut_maps(n: int = 240, grid: int = 4, channels: int = 8, seed: int = 0):
-    """Feature maps where channel 0 at cell (0, 0) is a perfect shortcut and channel 1 (anywhere) a noisy real signal."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n)
-    maps = rng.uniform(0, 0.1, (n, grid, grid, channels)).astype(np.float32)
-    maps[labels == 1, 0, 0, 0] += 6.0
-    real = np.where(rng.uniform(size=n) < 0.85, labels, 1 - labels)
-    cells = rng.integers(1, grid, (n, 2))  # the real signal is never under the shortcut
-    maps[np.arange(n), cells[:, 0], cells[:, 1], 1] += 3.0 * real
-    return maps, labels
-
-
 def test_detection_finds_the_repeated_dominant_pattern_without_being_told_where():
     rng = np.random.default_rng(1)
     n, grid, channels = 200, 5, 16
@@ -71,7 +59,7 @@ def test_suspicious_labels_needs_candidates_confidence_and_cam_evidence():
     assert flagged.tolist() == [True, False, False, False, True]
 
 
-def test_out_of_fold_probabilities_cover_every_image():
+def test_out_of_fold_probabilities_cover_every_image(shortcut_maps):
     from sklearn.linear_model import LogisticRegression
 
     maps, labels = shortcut_maps(n=60)

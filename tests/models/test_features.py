@@ -46,14 +46,6 @@ def test_file_batches_decode_colour_files_in_order(tmp_path):
     np.testing.assert_allclose(images[1, 8, 8], [255, 0, 0])
 
 
-def test_dihedral_views_are_the_eight_symmetries():
-    image = tf.reshape(tf.range(9, dtype=tf.float32), (1, 3, 3, 1))
-    views = [dihedral_view(image, v).numpy()[0, ..., 0] for v in range(8)]
-    np.testing.assert_array_equal(views[0], np.arange(9).reshape(3, 3))
-    np.testing.assert_array_equal(views[1], np.arange(9).reshape(3, 3)[:, ::-1])
-    assert len({v.tobytes() for v in views}) == 8
-
-
 def test_featurize_caches_and_recovers_from_a_damaged_cache():
     dataset = in_memory_dataset(n=6, size=40)
     indices = np.array([0, 1, 3, 5])

@@ -86,19 +86,7 @@ def test_the_fcn_keeps_its_training_accuracy_in_inference_mode_and_matches_the_p
     assert test_accuracy >= PUBLISHED_FCN_ACCURACY[name] - 0.05
 
 
-def shortcut_maps(n: int = 240, grid: int = 4, channels: int = 8, seed: int = 0):
-    """Feature maps where channel 0 at cell (0, 0) is a perfect shortcut and channel 1 (anywhere) a noisy real signal."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, n)
-    maps = rng.uniform(0, 0.1, (n, grid, grid, channels)).astype(np.float32)
-    maps[labels == 1, 0, 0, 0] += 6.0
-    real = np.where(rng.uniform(size=n) < 0.85, labels, 1 - labels)
-    cells = rng.integers(1, grid, (n, 2))  # the real signal is never under the shortcut
-    maps[np.arange(n), cells[:, 0], cells[:, 1], 1] += 3.0 * real
-    return maps, labels
-
-
-def test_guided_training_moves_evidence_off_the_masked_shortcut():
+def test_guided_training_moves_evidence_off_the_masked_shortcut(shortcut_maps):
     guided_lesson = lesson("06", n_classes=2, EPOCHS=40, SEED=0)
     maps, labels = shortcut_maps()
     masks = np.zeros(maps.shape[:3], np.float32)
