@@ -49,6 +49,7 @@ site: $(STAMP)
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/featurize.py --output results/featurize_benchmark.json
+	$(PY) benchmarks/dask_featurize.py --output results/dask_benchmark.json
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
