@@ -8,8 +8,8 @@ import os
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
 
 from helpers.data.downloads import DiskFullError, DownloadError, check_free_space
 

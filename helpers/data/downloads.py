@@ -13,24 +13,19 @@ says what happened and what to do.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import hashlib
 import http.client
 import json
 import os
 import shutil
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
-from typing import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -133,8 +128,10 @@ def verify_file(path: Path, resource: Resource, known_checksums: Path | None = N
         record = records.get(resource.filename)
         if record is None:
             records[resource.filename] = {
-                "sha256": digests["sha256"], "size": size, "url": resource.url,
-                "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "sha256": digests["sha256"],
+                "size": size,
+                "url": resource.url,
+                "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
             }
             atomic_write_bytes(known_checksums, (json.dumps(records, indent=2, sort_keys=True) + "\n").encode())
         elif record["sha256"] != digests["sha256"] or record["size"] != size:
@@ -218,7 +215,13 @@ def _fetch_with_retries(url: str, part: Path, resource: Resource, *, retries: in
 
 def _network_error(url: str, reason: object) -> _Transient:
     host = urllib.parse.urlsplit(url).netloc
-    return _Transient(NetworkUnavailableError(f"no network: cannot reach {host} ({reason}); check the connection or proxy, then run the command again"))
+    return _Transient(
+        NetworkUnavailableError(f"no network: cannot reach {host} ({reason}); check the connection or proxy, then run the command again")
+    )
+
+
+def _broken_connection(url: str, received: int, reason: object) -> _Transient:
+    return _Transient(DownloadError(f"connection to {url} broke after {human_size(received)} ({reason}); run the command again to resume"))
 
 
 def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, progress: bool) -> None:
@@ -237,7 +240,9 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
     except urllib.error.HTTPError as error:
         error.close()
         if error.code in (404, 410):
-            raise NotFoundError(f"HTTP {error.code} Not Found: {url} is not there (moved or removed); see the data set's homepage in `python data_download.py --list`") from None
+            raise NotFoundError(
+                f"HTTP {error.code} Not Found: {url} is not there (moved or removed); see the data set's homepage in `python data_download.py --list`"
+            ) from None
         if error.code == 416 and offset:
             part.unlink(missing_ok=True)  # the server will not resume from here: start over
             raise _Transient(DownloadError(f"HTTP 416 from {url}: cannot resume; run the command again")) from None
@@ -246,7 +251,7 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
         raise DownloadError(f"HTTP {error.code} {error.reason} from {url}") from None
     except urllib.error.URLError as error:
         raise _network_error(url, error.reason) from None
-    except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as error:
+    except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
         raise _network_error(url, error) from None
 
     with response:
@@ -261,7 +266,7 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
         total = offset + int(length) if length is not None else resource.size
         try:
             first = response.read(CHUNK_SIZE)
-        except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as error:
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
             raise _Transient(DownloadError(f"connection to {url} broke ({error}); run the command again to resume")) from None
         if offset == 0 and _looks_like_html(first, response.headers.get("Content-Type", "")):
             raise HTMLPageError(
@@ -272,10 +277,10 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
             check_free_space(part.parent, total - offset, what=resource.filename)
         received = offset
         try:
-            with open(part, "ab" if offset else "wb") as handle, tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
-                desc=resource.filename, disable=not progress, leave=False,
-            ) as bar:
+            bar = tqdm(
+                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=resource.filename, disable=not progress, leave=False
+            )
+            with open(part, "ab" if offset else "wb") as handle, bar:
                 block = first
                 while block:
                     handle.write(block)
@@ -288,10 +293,10 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
                     f"disk full while writing {part} ({human_size(received)} written); free space or use --dest, then run the command again to resume"
                 ) from None
             if isinstance(error, (TimeoutError, socket.timeout, ConnectionError)):
-                raise _Transient(DownloadError(f"connection to {url} broke after {human_size(received)} ({error}); run the command again to resume")) from None
+                raise _broken_connection(url, received, error) from None
             raise
         except http.client.HTTPException as error:
-            raise _Transient(DownloadError(f"connection to {url} broke after {human_size(received)} ({error}); run the command again to resume")) from None
+            raise _broken_connection(url, received, error) from None
     if total is not None and received < total:
         raise _Transient(DownloadError(f"connection to {url} closed after {received:,} of {total:,} bytes; run the command again to resume"))
 
@@ -311,6 +316,4 @@ def check_free_space(folder: Path, needed: int, what: str = "the download") -> N
     """Raise ``DiskFullError`` if ``folder``'s file system has fewer than ``needed`` bytes free."""
     free = shutil.disk_usage(folder).free
     if needed > free:
-        raise DiskFullError(
-            f"disk full: {what} needs {human_size(needed)} but {folder} has {human_size(free)} free; free space or use --dest"
-        )
+        raise DiskFullError(f"disk full: {what} needs {human_size(needed)} but {folder} has {human_size(free)} free; free space or use --dest")

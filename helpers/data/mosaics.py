@@ -136,9 +136,15 @@ def render_mosaics(tiles: np.ndarray, mosaics: Mosaics, which: np.ndarray | slic
     return picked.transpose(order).reshape(n, rows * t, cols * t, *tiles.shape[3:])
 
 
-def outline_tiles(image: np.ndarray, grid: tuple[int, int], highlight: int | None = None, *,
-                  colour: tuple[int, int, int] = (255, 255, 255), highlight_colour: tuple[int, int, int] = (0, 255, 0),
-                  thickness: int = 1) -> np.ndarray:
+def outline_tiles(
+    image: np.ndarray,
+    grid: tuple[int, int],
+    highlight: int | None = None,
+    *,
+    colour: tuple[int, int, int] = (255, 255, 255),
+    highlight_colour: tuple[int, int, int] = (0, 255, 0),
+    thickness: int = 1,
+) -> np.ndarray:
     """An RGB uint8 copy of ``image`` with the tile borders drawn, tile ``highlight`` in its own colour."""
     picture = np.ascontiguousarray(to_rgb(np.clip(np.asarray(image), 0, 255).astype(np.uint8))).copy()
     height, width = picture.shape[:2]

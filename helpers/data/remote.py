@@ -162,7 +162,9 @@ def _prepare_uci_har(root: Path, *, keep_archives: bool, **options) -> Path:
                         shutil.copyfileobj(source, sink, 1 << 20)
                     digest = file_sha256(inner_path)
                     if digest != UCI_HAR_INNER.sha256:
-                        raise ChecksumMismatchError(f"inner {UCI_HAR_INNER.filename}: sha256 {digest} does not match the published {UCI_HAR_INNER.sha256}")
+                        raise ChecksumMismatchError(
+                            f"inner {UCI_HAR_INNER.filename}: sha256 {digest} does not match the published {UCI_HAR_INNER.sha256}"
+                        )
                     with zipfile.ZipFile(inner_path) as inner:
                         arrays = _read_uci_har_zip(inner)
                     inner_path.unlink()

@@ -117,9 +117,20 @@ def telemetry_dataset(telemetry: Telemetry, test_size: float = 0.3, random_state
     train, test = train_test_split(index, test_size=test_size, stratify=telemetry.y, random_state=random_state)
     length = telemetry.X.shape[1]
     return SeriesDataset(
-        "telemetry", telemetry.X[train], telemetry.y[train], telemetry.X[test], telemetry.y[test],
-        list(telemetry.class_names), list(telemetry.channel_names),
-        np.full(len(train), length), np.full(len(test), length), "synthetic (helpers.telemetry)",
-        meta={"windows_train": telemetry.windows[train], "windows_test": telemetry.windows[test],
-              "fault_channel_train": telemetry.fault_channel[train], "fault_channel_test": telemetry.fault_channel[test]},
+        "telemetry",
+        telemetry.X[train],
+        telemetry.y[train],
+        telemetry.X[test],
+        telemetry.y[test],
+        list(telemetry.class_names),
+        list(telemetry.channel_names),
+        np.full(len(train), length),
+        np.full(len(test), length),
+        "synthetic (helpers.telemetry)",
+        meta={
+            "windows_train": telemetry.windows[train],
+            "windows_test": telemetry.windows[test],
+            "fault_channel_train": telemetry.fault_channel[train],
+            "fault_channel_test": telemetry.fault_channel[test],
+        },
     )

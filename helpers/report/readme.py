@@ -95,6 +95,18 @@ def profile_table(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def figure_gallery(figures_dir: Path = README.parent / "docs" / "figures") -> str:
+    """One figure per notebook (those copied into ``docs/figures``), each linked to its page of the course site."""
+    pages = {path.name[:2]: path.stem for path in sorted((README.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+    lines = ["| notebook | one figure of its full-profile run |", "| --- | --- |"]
+    for notebook, name in FIGURES.items():
+        if (figures_dir / name).exists() and notebook in pages:
+            page = f"outputs/site/full/{pages[notebook]}.html"
+            image = f'<img src="docs/figures/{name}" width="{FIGURE_WIDTH // 2}">'
+            lines.append(f"| [{notebook}]({page}) ({pages[notebook][3:].replace('_', ' ')}) | {image} |")
+    return "\n".join(lines)
+
+
 def replace_between(text: str, marker: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
     if not pattern.search(text):
@@ -110,6 +122,7 @@ def main() -> int:
     text = README.read_text()
     text = replace_between(text, "results", headline_table(records["full"]))
     text = replace_between(text, "profiles", profile_table(records))
+    text = replace_between(text, "figures", figure_gallery())
     README.write_text(text)
     print(f"rewrote the results tables of {README}")
     return 0

@@ -258,9 +258,15 @@ def test_uci_har_inner_archive_checksum_is_verified(server, monkeypatch, data_ro
 # ----------------------------------------------------------------------------- missing data and the catalog
 
 
-@pytest.mark.parametrize("name, loader", [
-    ("eurosat", load_eurosat), ("pneumoniamnist", load_pneumoniamnist), ("chestmnist", load_chestmnist), ("uci_har", load_uci_har),
-])
+@pytest.mark.parametrize(
+    "name, loader",
+    [
+        ("eurosat", load_eurosat),
+        ("pneumoniamnist", load_pneumoniamnist),
+        ("chestmnist", load_chestmnist),
+        ("uci_har", load_uci_har),
+    ],
+)
 def test_missing_data_names_the_exact_command(name, loader, tmp_path, monkeypatch):
     monkeypatch.delenv("TL_DATA_DIR", raising=False)
     with pytest.raises(DatasetError, match=rf"is not downloaded .*: run `python data_download.py {name}`$"):
@@ -285,7 +291,10 @@ def test_catalog_is_complete_and_consistent():
         assert resource.checksum_source
     assert RESOURCES["eurosat"].sha256 == "8ebea626349354c5328b142b96d0430e647051f26efc2dc974c843f25ecf70bd"
     assert set(remote.PREPARED) == set(RESOURCES) == {name for name, info in CATALOG.items() if info.downloadable}
-    assert dict(CATALOG["elpv"].published) == {"SVM on hand-crafted features (Deitsch et al. 2019)": 0.8244, "fine-tuned VGG19, GPU (Deitsch et al. 2019)": 0.8842}
+    assert dict(CATALOG["elpv"].published) == {
+        "SVM on hand-crafted features (Deitsch et al. 2019)": 0.8244,
+        "fine-tuned VGG19, GPU (Deitsch et al. 2019)": 0.8842,
+    }
 
 
 def test_keras_weight_file_names_match_what_keras_asks_for(monkeypatch):
@@ -380,7 +389,9 @@ def test_a_damaged_prepared_file_is_removed_and_names_the_command_that_fetches_i
     serve(monkeypatch, server, "pneumoniamnist", medmnist_npz(28, {"train": 4, "val": 2, "test": 2}, 1))
     path = fetch("pneumoniamnist", **FAST)
     payload = path.read_bytes()
-    path.write_bytes({"truncated": payload[: len(payload) // 2], "empty": b"", "bit flip": payload[:400] + bytes([payload[400] ^ 0xFF]) + payload[401:]}[damage])
+    path.write_bytes(
+        {"truncated": payload[: len(payload) // 2], "empty": b"", "bit flip": payload[:400] + bytes([payload[400] ^ 0xFF]) + payload[401:]}[damage]
+    )
     with pytest.raises(DatasetError, match=r"was damaged .* has been removed: run `python data_download.py pneumoniamnist"):
         load_pneumoniamnist()
     assert not path.exists()

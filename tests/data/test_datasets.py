@@ -55,7 +55,9 @@ def test_folder_dataset_reads_formats_labels_and_skips_corrupt_files(tmp_path):
 
 
 def test_folder_dataset_strict_mode_raises_on_the_corrupt_file(tmp_path):
-    root = write_folder(tmp_path / "images", {"a": [("x.png", gray(1)), ("bad.png", b"\x89PNG broken")], "b": [("y.png", gray(2)), ("w.png", gray(3))]})
+    root = write_folder(
+        tmp_path / "images", {"a": [("x.png", gray(1)), ("bad.png", b"\x89PNG broken")], "b": [("y.png", gray(2)), ("w.png", gray(3))]}
+    )
     with pytest.raises(DatasetError, match="bad.png is not a readable image"):
         load_image_folder(root, strict=True)
 

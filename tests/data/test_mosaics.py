@@ -35,8 +35,12 @@ def test_mosaics_hold_one_defect_at_the_target_and_only_functional_cells_elsewhe
 
 def test_mosaics_are_reproducible_and_place_defects_everywhere():
     probabilities, groups = cell_pool(400)
-    a = make_mosaics(np.isin(np.round(probabilities * 3), [2, 3]), probabilities == 0.0, np.arange(400), 900, groups=groups, positive_fraction=1.0, seed=7)
-    b = make_mosaics(np.isin(np.round(probabilities * 3), [2, 3]), probabilities == 0.0, np.arange(400), 900, groups=groups, positive_fraction=1.0, seed=7)
+    a = make_mosaics(
+        np.isin(np.round(probabilities * 3), [2, 3]), probabilities == 0.0, np.arange(400), 900, groups=groups, positive_fraction=1.0, seed=7
+    )
+    b = make_mosaics(
+        np.isin(np.round(probabilities * 3), [2, 3]), probabilities == 0.0, np.arange(400), 900, groups=groups, positive_fraction=1.0, seed=7
+    )
     np.testing.assert_array_equal(a.cells, b.cells)
     counts = np.bincount(a.target, minlength=9)
     assert counts.min() > 60  # about 100 per tile

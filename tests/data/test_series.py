@@ -11,9 +11,9 @@ from helpers.data.series import (
     ChannelStandardizer,
     bundled_aeon_sets,
     load_series,
-    series_dataset,
     pad_series,
     recurrence_images,
+    series_dataset,
     standardize,
     valid_mask,
 )
@@ -96,9 +96,14 @@ def test_uci_har_goes_through_remote_datasets(monkeypatch):
     import helpers.data.remote as remote
 
     rng = np.random.default_rng(0)
-    fake = (rng.normal(size=(6, 128, 9)).astype(np.float32), np.arange(6) % 6,
-            rng.normal(size=(4, 128, 9)).astype(np.float32), np.arange(4), [f"a{i}" for i in range(6)],
-            [f"c{i}" for i in range(9)])
+    fake = (
+        rng.normal(size=(6, 128, 9)).astype(np.float32),
+        np.arange(6) % 6,
+        rng.normal(size=(4, 128, 9)).astype(np.float32),
+        np.arange(4),
+        [f"a{i}" for i in range(6)],
+        [f"c{i}" for i in range(9)],
+    )
     monkeypatch.setattr(remote, "load_uci_har", lambda root=None: fake)
     ds = load_series("uci_har")
     assert ds.name == "uci_har" and ds.X_train.shape == (6, 128, 9) and ds.n_classes == 6

@@ -1,0 +1,47 @@
+"""The README's tables and figures are written from recorded results, never typed."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers.report import readme
+
+
+def test_headline_table_shows_recorded_values_and_spreads():
+    record = {"01": {"linear_probe_accuracy": 0.8512}, "05": {"fcn_accuracy_basic_motions": 0.95, "fcn_accuracy_std_basic_motions": 0.025}}
+    lines = readme.headline_table(record).splitlines()
+    assert lines[2] == "| 01 linear probe: logistic regression on frozen MobileNetV2 features, 224 px | 0.851 |"
+    assert lines[3] == "| 05 FCN with GAP, BasicMotions | 0.950 +/- 0.025 |"
+    assert len(lines) == 4  # nothing that was not recorded
+
+
+def test_profile_table_gives_minutes_and_main_number_per_profile():
+    records = {
+        "smoke": {"01": {"wall_seconds": 90, "linear_probe_accuracy": 0.7}},
+        "full": {"01": {"wall_seconds": 300, "linear_probe_accuracy": 0.85}},
+    }
+    lines = readme.profile_table(records).splitlines()
+    assert lines[0] == "| notebook | main number | smoke: min / value | full: min / value |"
+    assert lines[2] == "| 01 | `linear_probe_accuracy` | 1.5 / 0.700 | 5.0 / 0.850 |"
+    assert len(lines) == 3
+
+
+def test_replace_between_rewrites_only_the_marked_block():
+    text = "a\n<!-- results:start -->\nold\n<!-- results:end -->\nb"
+    assert readme.replace_between(text, "results", "new") == "a\n<!-- results:start -->\nnew\n<!-- results:end -->\nb"
+    with pytest.raises(ValueError, match="figures:start"):
+        readme.replace_between(text, "figures", "new")
+
+
+def test_figures_are_copied_narrow_and_linked_to_their_site_pages(tmp_path):
+    run_dir = tmp_path / "run"
+    (run_dir / "figures").mkdir(parents=True)
+    cv2.imwrite(str(run_dir / "figures" / readme.FIGURES["01"]), np.zeros((300, 1280, 3), np.uint8))
+    written = readme.copy_figures(run_dir, tmp_path / "docs")
+    assert [p.name for p in written] == [readme.FIGURES["01"]]
+    assert cv2.imread(str(written[0])).shape == (150, readme.FIGURE_WIDTH, 3)
+    lines = readme.figure_gallery(tmp_path / "docs").splitlines()
+    assert len(lines) == 3
+    assert lines[2].startswith('| [01](outputs/site/full/01_cnn_featurization.html) (cnn featurization) | <img src="docs/figures/01_embedding.png"')
