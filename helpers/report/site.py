@@ -84,7 +84,8 @@ def build_site(profile: str = "full", outputs: Path | None = None, site: Path | 
     source = site.parent / f".{site.name}-source"
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
-    shutil.copy(DOCS / "conf.py", source / "conf.py")
+    for name in ("conf.py", "favicon.png"):
+        shutil.copy(DOCS / name, source / name)
     for notebook in sorted(run_dir.glob("[0-9][0-9]_*.ipynb")):
         prepare_notebook(notebook, source / notebook.name)
     (source / "index.md").write_text(home_page(profile, run_dir))

@@ -119,7 +119,9 @@ def test_a_bad_parameter_stops_the_notebook_in_one_sentence_before_any_work(tmp_
 def test_notebook_05_on_a_univariate_and_an_unequal_length_aeon_set(tmp_path):
     from helpers.data.series import load_series
 
-    names = ["GunPoint", "PickupGestureWiimoteZ"]
+    # univariate with 24 steps, and univariate of unequal length (29 to 361 steps); GunPoint (150 steps) is in
+    # test_lessons: at 60 epochs a plain LSTM there can land at chance, the weakness notebook 05 shows
+    names = ["ItalyPowerDemand", "PickupGestureWiimoteZ"]
     overrides = {"DATASET": ",".join(names), "EPOCHS": 60, "SYNTHETIC_SAMPLES": 100, "TELEMETRY_EPOCHS": 2, "MINIROCKET_KERNELS": 2000}
     output_dir = run_series("smoke", "05", tmp_path / "outputs", overrides=overrides, progress=False)
     results = json.loads((output_dir / "results" / "05.json").read_text())
