@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-
-from helpers.runner import run_series
 
 CHANCE_BASIC_MOTIONS = 1 / 4  # four balanced activities
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    output_dir = run_series("smoke", "05", tmp_path_factory.mktemp("nb05") / "outputs", progress=False)
-    return json.loads((output_dir / "results" / "05.json").read_text())
+def results(smoke_results):
+    return smoke_results["05"]
 
 
 @pytest.mark.notebook
