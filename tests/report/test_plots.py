@@ -8,6 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from helpers.report.plots import (
+    plot_accuracy_bars,
     plot_calibration,
     plot_confusion_matrix,
     plot_image_gallery,
@@ -85,3 +86,12 @@ def test_scores_with_errors_orders_names_top_down():
     ticks = {t.get_text(): t.get_position()[1] for t in ax.get_yticklabels()}
     assert ticks["a"] > ticks["b"] > ticks["c"]
     assert ax.get_xlabel() == "cv accuracy"
+
+
+def test_accuracy_bars_start_at_zero_so_a_small_majority_bar_shows():
+    fig = plot_accuracy_bars({"fine-tuned": 0.98, "majority class": 0.247}, reference=["majority class"])
+    ax = fig.axes[0]
+    assert ax.get_xlim()[0] == 0
+    assert [round(p.get_width(), 3) for p in ax.patches] == [0.98, 0.247]
+    assert [t.get_text() for t in ax.texts] == ["0.980", "0.247"]
+    assert ax.patches[1].get_facecolor() != ax.patches[0].get_facecolor()  # the reference row in grey
