@@ -12,7 +12,8 @@ def connect(address: str | None = None, *, workers: int | None = None, threads_p
     (``DASK_SCHEDULER_ADDRESS`` or ``scheduler-address``), else of a new ``LocalCluster`` on 127.0.0.1.
 
     A local cluster runs ``workers`` processes (default: one per core) with ``threads_per_worker`` threads each:
-    one thread per process suits TensorFlow and OpenVINO, which bring their own thread pools.
+    one thread per process suits TensorFlow and OpenVINO, which bring their own thread pools: those pools are
+    sized to the worker's threads too (TensorFlow's would take every core and oversubscribe the machine).
     """
     import dask
 
@@ -27,6 +28,7 @@ def connect(address: str | None = None, *, workers: int | None = None, threads_p
         host="127.0.0.1",
         dashboard_address="127.0.0.1:0",
         memory_limit=memory_limit,
+        env={"TF_NUM_INTRAOP_THREADS": str(threads_per_worker), "TF_NUM_INTEROP_THREADS": "1", "OMP_NUM_THREADS": str(threads_per_worker)},
     )
     return Client(cluster)
 

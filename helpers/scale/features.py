@@ -145,11 +145,18 @@ def featurize_on_cluster(client, dataset: ImageDataset, indices: np.ndarray, fol
         with warnings.catch_warnings():  # the network is a few MB: once in the graph, recomputed if its worker dies
             warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
             job = client.submit(FeatureJob, network, image_size, tta_views, batch_size, key=f"job-{folder.name}-{manifest['dataset']}", pure=False)
+            wait(job)
+            client.replicate([job])  # on every worker: otherwise every task depends on the one worker holding it
         futures = []
         for k in todo:
             view, start, stop = tasks[k]
             part = indices[start:stop]
-            images = [str(dataset.paths[i]) for i in part] if dataset.images is None else client.scatter(dataset.images[part])
+            if source is not None:
+                images = (source, part)  # the worker loads the data set itself: no data travels, any worker can run it
+            elif dataset.images is None:
+                images = [str(dataset.paths[i]) for i in part]
+            else:
+                images = client.scatter(dataset.images[part])
             ids = part if view is None else view * len(dataset) + part
             futures.append(
                 client.submit(
