@@ -7,6 +7,7 @@ running them again, and collapses cells by tag (``hide-input``, which the soluti
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import subprocess
@@ -27,11 +28,12 @@ LICENSES = [
 
 
 def notebook_summary(path: Path) -> tuple[str, str]:
-    """A source notebook's title and its first 'What you will learn' line."""
-    cells = nbformat.read(path, as_version=4).cells
-    title = cells[0].source.splitlines()[0].lstrip("# ").strip()
-    learn = next((line.lstrip("- ").strip() for line in cells[0].source.splitlines() if line.startswith("- ")), "")
-    return title, learn
+    """A source notebook's title and its first 'What you will learn' item, whole (its wrapped lines joined)."""
+    lines = nbformat.read(path, as_version=4).cells[0].source.splitlines()
+    title = lines[0].lstrip("# ").strip()
+    start = next((k for k, line in enumerate(lines) if line.startswith("- ")), len(lines))
+    item = lines[start : start + 1] + list(itertools.takewhile(lambda line: line.startswith("  "), lines[start + 1 :]))
+    return title, " ".join(line.strip() for line in item).removeprefix("- ").rstrip(";")
 
 
 def home_page(profile: str, run_dir: Path) -> str:
