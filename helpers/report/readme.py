@@ -97,7 +97,9 @@ def profile_table(records: dict[str, dict]) -> str:
 
 def figure_gallery(figures_dir: Path = README.parent / "docs" / "figures") -> str:
     """One figure per notebook (those copied into ``docs/figures``), each linked to its page of the course site."""
-    pages = {path.name[:2]: path.stem for path in sorted((README.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+    from helpers.runner import notebook_paths
+
+    pages = {path.name[:2]: path.stem for path in notebook_paths()}
     lines = ["| notebook | one figure of its full-profile run |", "| --- | --- |"]
     for notebook, name in FIGURES.items():
         if (figures_dir / name).exists() and notebook in pages:

@@ -145,8 +145,6 @@ def featurize_on_cluster(client, dataset: ImageDataset, indices: np.ndarray, fol
         with warnings.catch_warnings():  # the network is a few MB: once in the graph, recomputed if its worker dies
             warnings.filterwarnings("ignore", message="Large object", category=UserWarning)
             job = client.submit(FeatureJob, network, image_size, tta_views, batch_size, key=f"job-{folder.name}-{manifest['dataset']}", pure=False)
-            wait(job)
-            client.replicate([job])  # on every worker: otherwise every task depends on the one worker holding it
         futures = []
         for k in todo:
             view, start, stop = tasks[k]
