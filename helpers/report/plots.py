@@ -130,6 +130,16 @@ def plot_scores_with_errors(names: Sequence[str], means: Sequence[float], stds: 
 def plot_accuracy_bars(values: Mapping[str, float], *, xlabel: str = "test accuracy", title: str = "", reference: Sequence[str] = ()) -> Figure:
     """Horizontal bars from 0 to 1, top to bottom in the order given, each value written; ``reference`` rows
     (e.g. published results, majority class) in grey."""
+    return _value_bars(values, xlabel=xlabel, title=title, reference=reference, limit=1.0, digits=3)
+
+
+def plot_throughput(values: Mapping[str, float], *, title: str = "", reference: Sequence[str] = ()) -> Figure:
+    """Images per second as horizontal bars, top to bottom in the order given, each rate written;
+    ``reference`` rows (e.g. the single process to beat) in grey."""
+    return _value_bars(values, xlabel="images/s", title=title, reference=reference, limit=max(values.values()), digits=0)
+
+
+def _value_bars(values: Mapping[str, float], *, xlabel: str, title: str, reference: Sequence[str], limit: float, digits: int) -> Figure:
     names, scores = list(values), np.asarray(list(values.values()), float)
     fig = PNGFigure(figsize=(8, 0.45 * len(names) + 1.3), layout="constrained")
     ax = fig.subplots()
@@ -137,9 +147,9 @@ def plot_accuracy_bars(values: Mapping[str, float], *, xlabel: str = "test accur
     colours = ["#bdbdbd" if name in reference else "#3182bd" for name in names]
     ax.barh(positions, scores, color=colours)
     for y, value in zip(positions, scores):
-        ax.text(value + 0.005, y, f"{value:.3f}", va="center", fontsize="small")
+        ax.text(value + 0.005 * limit, y, f"{value:.{digits}f}", va="center", fontsize="small")
     ax.set_yticks(positions, names)
-    ax.set(xlim=(0, 1.08), xlabel=xlabel, title=title)
+    ax.set(xlim=(0, 1.08 * limit), xlabel=xlabel, title=title)
     return fig
 
 

@@ -15,6 +15,7 @@ from helpers.report.plots import (
     plot_metric_bars,
     plot_roc_pr,
     plot_scores_with_errors,
+    plot_throughput,
 )
 
 Y = np.array([0, 0, 0, 1, 1, 1, 1, 0, 1, 0])
@@ -95,3 +96,12 @@ def test_accuracy_bars_start_at_zero_so_a_small_majority_bar_shows():
     assert [round(p.get_width(), 3) for p in ax.patches] == [0.98, 0.247]
     assert [t.get_text() for t in ax.texts] == ["0.980", "0.247"]
     assert ax.patches[1].get_facecolor() != ax.patches[0].get_facecolor()  # the reference row in grey
+
+
+def test_throughput_bars_scale_to_the_fastest_and_write_whole_rates():
+    fig = plot_throughput({"one process": 82.4, "1 worker": 38.2, "2 workers": 41.9}, reference=["one process"])
+    ax = fig.axes[0]
+    assert ax.get_xlim() == pytest.approx((0, 1.08 * 82.4))
+    assert [t.get_text() for t in ax.texts] == ["82", "38", "42"]
+    assert ax.get_xlabel() == "images/s"
+    assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()
