@@ -1,6 +1,6 @@
 """The README's results tables, written from the recorded runs in ``results/`` (``python -m helpers.report.readme``).
 
-Every number in those tables comes from ``results/<profile>_profile.json``; the tables sit between marker
+Every number in those tables comes from ``results/<profile>_profile.json`` and ``results/<name>_benchmark.json``; the tables sit between marker
 comments in README.md and are rewritten whole, so no number there is ever typed by hand.
 """
 
@@ -109,6 +109,35 @@ def figure_gallery(figures_dir: Path = README.parent / "docs" / "figures") -> st
     return "\n".join(lines)
 
 
+#: (benchmark file, its key under images_per_s, what it measured)
+BENCHMARKS = [
+    ("featurize", "keras_predict", "Keras `model.predict` (what a user writes by hand)"),
+    ("featurize", "tf_function", "the `tf.function` forward pass"),
+    ("featurize", "openvino", "OpenVINO, same model exported by Keras"),
+    ("featurize", "onnxruntime", "ONNX Runtime, same model exported by Keras"),
+    ("featurize", "pipeline", "the series' pipeline: ELPV arrays to features (`featurize`)"),
+    ("dask", "single_process", "`featurize` in one process, every core to one runtime"),
+    ("dask", "dask_1_worker", "Dask, 1 single-threaded worker"),
+    ("dask", "dask_2_worker", "Dask, 2 single-threaded workers"),
+]
+
+
+def benchmark_table(records: dict[str, dict]) -> str:
+    """What | images/s | the ratio the benchmark reports, from ``results/<name>_benchmark.json``."""
+    ratios = {
+        "pipeline": lambda r: f"{r['pipeline_over_tf_function']:.2f}x `tf.function`, {r['pipeline_over_keras_predict']:.2f}x `predict`",
+        "dask_2_worker": lambda r: f"{r['dask_2_over_1_workers']:.2f}x 1 worker, {r['dask_2_workers_over_single_process']:.2f}x one process",
+    }
+    lines = ["| MobileNetV2 at 224 px, on this machine's CPU | images/s | measured against |", "| --- | --- | --- |"]
+    for name, key, label in BENCHMARKS:
+        record = records.get(name, {})
+        if key in record.get("images_per_s", {}):
+            share = record.get("share_of_peak", {}).get(key)
+            against = ", ".join(part for part in [ratios[key](record) if key in ratios else "", f"{share:.2f} of peak" if share else ""] if part)
+            lines.append(f"| {label} | {record['images_per_s'][key]:.1f} | {against} |")
+    return "\n".join(lines)
+
+
 def replace_between(text: str, marker: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
     if not pattern.search(text):
@@ -125,6 +154,9 @@ def main() -> int:
     text = replace_between(text, "results", headline_table(records["full"]))
     text = replace_between(text, "profiles", profile_table(records))
     text = replace_between(text, "figures", figure_gallery())
+    benchmarks = {name: json.loads((RECORDED_RESULTS / f"{name}_benchmark.json").read_text()) for name in ("featurize", "dask")
+                  if (RECORDED_RESULTS / f"{name}_benchmark.json").exists()}  # fmt: skip
+    text = replace_between(text, "benchmarks", benchmark_table(benchmarks))
     README.write_text(text)
     print(f"rewrote the results tables of {README}")
     return 0

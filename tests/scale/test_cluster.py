@@ -48,6 +48,17 @@ def test_a_local_cluster_of_single_threaded_workers(client):
     assert describe(client).startswith("tcp://127.0.0.1:") and "2 workers, 2 threads" in describe(client)
 
 
+def test_each_local_worker_has_a_core_of_its_own_and_no_profiler(client):
+    cores = sorted(os.sched_getaffinity(0))
+    masks = client.run(lambda: sorted(os.sched_getaffinity(0)))
+    expected = [[cores[0]], [cores[1]]] if len(cores) >= 2 else [cores, cores]  # one core: nothing to pin
+    assert sorted(masks.values()) == expected
+
+    import dask
+
+    assert set(client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()) == {False}
+
+
 def test_cluster_features_equal_the_single_process_ones_in_order(client, images, network, tmp_path):
     indices = np.arange(5, 85)
     run = featurize_on_cluster(client, images, indices, tmp_path / "f", network, image_size=SIZE, partition_size=16, progress=False)
@@ -73,6 +84,9 @@ def test_a_rerun_writes_only_the_missing_and_damaged_partitions(client, images, 
     pd.testing.assert_frame_equal(read_features(folder), before)
     with pytest.raises(ValueError, match="other images or another network"):
         featurize_on_cluster(client, images, np.arange(32), folder, network, image_size=SIZE, partition_size=16, progress=False)
+    timed = featurize_on_cluster(client, images, np.arange(32), folder, network, image_size=SIZE, partition_size=16, overwrite=True, progress=False)
+    assert (timed.written, timed.images) == (2, 32) and sorted(p.name for p in folder.glob("part-*")) == ["part-00000.parquet", "part-00001.parquet"]
+    pd.testing.assert_frame_equal(read_features(folder), before.iloc[:32])
 
 
 def test_a_worker_killed_mid_job_loses_and_duplicates_no_image(client, images, network, tmp_path):
