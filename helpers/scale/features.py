@@ -133,7 +133,7 @@ def featurize_on_cluster(client, dataset: ImageDataset, indices: np.ndarray, fol
     stored = folder / "manifest.json"
     if overwrite:
         for path in [stored, *folder.glob("part-*.parquet")]:
-            path.unlink()
+            path.unlink(missing_ok=True)
     if stored.exists() and json.loads(stored.read_text()) != manifest:
         raise ValueError(f"{folder} holds features of other images or another network: choose an empty folder or delete it")
     stored.write_text(json.dumps(manifest, indent=2) + "\n")

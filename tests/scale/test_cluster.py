@@ -87,6 +87,10 @@ def test_a_rerun_writes_only_the_missing_and_damaged_partitions(client, images, 
     timed = featurize_on_cluster(client, images, np.arange(32), folder, network, image_size=SIZE, partition_size=16, overwrite=True, progress=False)
     assert (timed.written, timed.images) == (2, 32) and sorted(p.name for p in folder.glob("part-*")) == ["part-00000.parquet", "part-00001.parquet"]
     pd.testing.assert_frame_equal(read_features(folder), before.iloc[:32])
+    fresh = featurize_on_cluster(
+        client, images, np.arange(16), tmp_path / "new", network, image_size=SIZE, partition_size=16, overwrite=True, progress=False
+    )
+    assert (fresh.written, fresh.images) == (1, 16)
 
 
 def test_a_worker_killed_mid_job_loses_and_duplicates_no_image(client, images, network, tmp_path):
