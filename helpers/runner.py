@@ -19,7 +19,7 @@ from pathlib import Path
 
 import papermill
 
-from helpers.report.results import write_report
+from helpers.report.results import record_results, write_report
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
@@ -138,13 +138,15 @@ def run_series(
             if series and number == SERIES_NOTEBOOK:
                 parameters["DATASET"] = series
             (output_dir / "results" / f"{number}.json").unlink(missing_ok=True)  # no keys left from an older run
-            _run_one(path, output_dir, parameters, notebooks_dir, progress)
+            seconds = _run_one(path, output_dir, parameters, notebooks_dir, progress)
+            record_results(output_dir, number, {"run_seconds": seconds})
     finally:
         write_report(output_dir, title=f"Results ({profile} profile)")
     return output_dir
 
 
-def _run_one(path: Path, output_dir: Path, parameters: dict, notebooks_dir: Path, progress: bool) -> None:
+def _run_one(path: Path, output_dir: Path, parameters: dict, notebooks_dir: Path, progress: bool) -> float:
+    """Execute one notebook; the seconds it took, kernel start to last cell."""
     target, log = output_dir / path.name, output_dir / "logs" / f"{path.stem}.log"
     start = time.perf_counter()
     if progress:
@@ -165,8 +167,10 @@ def _run_one(path: Path, output_dir: Path, parameters: dict, notebooks_dir: Path
     except KeyboardInterrupt:
         target.unlink(missing_ok=True)  # half-executed: never left where a finished one would be
         raise
+    seconds = time.perf_counter() - start
     if progress:
-        print(f"done in {time.perf_counter() - start:.0f} s", flush=True)
+        print(f"done in {seconds:.0f} s", flush=True)
+    return seconds
 
 
 def _literal(text: str):

@@ -19,6 +19,15 @@ def write_notebook(path, body):
     nbformat.write(notebook, path)
 
 
+def recorded(output) -> dict:
+    """The run's results.json without the runner's ``run_seconds``, which every notebook run by the runner has."""
+    results = json.loads((output / "results.json").read_text())
+    for values in results.values():
+        if "run_seconds" in values:  # a notebook not rerun keeps its older record as it was
+            assert values.pop("run_seconds") > 0
+    return results
+
+
 @pytest.fixture
 def series(tmp_path):
     folder = tmp_path / "notebooks"
@@ -43,7 +52,7 @@ def test_runs_in_order_stops_at_the_first_failure_and_still_reports(series, tmp_
         RunFailed, match=r"02_fails.ipynb stopped in cell \d+: RuntimeError: deliberate failure\n  executed notebook: .*02_fails.ipynb"
     ):
         run_series("smoke", "all", output, notebooks_dir=series, overrides={"VALUE": 7}, progress=False)
-    assert json.loads((output / "results.json").read_text()) == {"01": {"value": 7}}
+    assert recorded(output) == {"01": {"value": 7}}
     assert "| 01 | value | 7 |" in (output / "report.md").read_text()
     assert (output / "02_fails.ipynb").exists() and not (output / "03_never.ipynb").exists()
     source = nbformat.read(series / "01_first.ipynb", as_version=4)
@@ -62,7 +71,7 @@ def test_a_rerun_leaves_no_keys_from_an_older_record(series, tmp_path):
     (output / "results" / "01.json").write_text('{"renamed_metric": 0.5, "value": 1}')
     (output / "results" / "03.json").write_text('{"value": 3}')  # not rerun: kept
     run_series("smoke", "01", output, notebooks_dir=series, overrides={"VALUE": 7}, progress=False)
-    assert json.loads((output / "results.json").read_text()) == {"01": {"value": 7}, "03": {"value": 3}}
+    assert recorded(output) == {"01": {"value": 7}, "03": {"value": 3}}
 
 
 def test_a_bad_parameter_is_one_sentence_without_frames_or_kernel_logs(series, tmp_path, capsys):
@@ -98,7 +107,7 @@ def test_ctrl_c_leaves_no_half_executed_notebook(series, tmp_path, capsys):
         "interrupted: finished notebooks and their results are kept; run the same command again to redo the rest"
     ]
     assert (tmp_path / "cli" / "01_first.ipynb").exists() and not (tmp_path / "cli" / "04_interrupted.ipynb").exists()
-    assert json.loads((tmp_path / "cli" / "results.json").read_text()) == {"01": {"value": 1}}
+    assert recorded(tmp_path / "cli") == {"01": {"value": 1}}
 
 
 def test_dataset_goes_to_the_image_notebooks_and_names_the_output_folder(series, tmp_path):
@@ -110,7 +119,7 @@ def test_dataset_goes_to_the_image_notebooks_and_names_the_output_folder(series,
         notebook.cells[2].source = f'record_results(OUTPUT_DIR, "{number}", {{"dataset": DATASET}})'
         nbformat.write(notebook, path)
     output = run_series("smoke", "01,05", tmp_path / "out", notebooks_dir=series, dataset="folder:/data/my images/", progress=False)
-    assert json.loads((output / "results.json").read_text()) == {
+    assert recorded(output) == {
         "01": {"dataset": "folder:/data/my images/"},
         "05": {"dataset": "basic_motions"},
     }  # 05 keeps its profile's series set

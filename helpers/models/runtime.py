@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,12 +156,25 @@ class PortableNetwork:
             core = ov.Core()
             model = core.read_model(self.files["model.xml"], ov.Tensor(np.frombuffer(self.files["model.bin"], np.uint8)))
             compiled = core.compile_model(model, "CPU", _openvino_config(self.threads))
-            return lambda x: np.asarray(compiled(np.ascontiguousarray(x, dtype=np.float32))[0])
+            return _per_thread_requests(compiled)
         import onnxruntime as ort
 
         session = ort.InferenceSession(self.files["model.onnx"], _onnx_options(self.threads), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+def _per_thread_requests(compiled) -> Callable[[np.ndarray], np.ndarray]:
+    """The compiled OpenVINO model as a function that threads may call at once (a worker with several threads):
+    one infer request per thread, since one request serves one call at a time ("Infer Request is busy")."""
+    local = threading.local()
+
+    def infer(x: np.ndarray) -> np.ndarray:
+        if not hasattr(local, "request"):
+            local.request = compiled.create_infer_request()
+        return np.asarray(local.request.infer(np.ascontiguousarray(x, dtype=np.float32))[0])
+
+    return infer
 
 
 def _openvino_config(threads: int) -> dict:

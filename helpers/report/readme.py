@@ -11,10 +11,11 @@ import re
 import sys
 from pathlib import Path
 
-from helpers.report.results import RECORDED_RESULTS
+from helpers.report.results import RECORDED_RESULTS, notebook_seconds
 
 README = RECORDED_RESULTS.parent / "README.md"
-PROFILES = ("smoke", "workshop", "full")
+#: the recorded profiles, as columns; full_b91df8b is the last complete full run, of the code before the restructuring
+PROFILES = ("smoke", "workshop", "full", "full_b91df8b")
 #: (notebook, result key, what it is) for the headline table, in reading order
 HEADLINES = [
     ("01", "majority_accuracy", "majority class (ELPV test split)"),
@@ -88,7 +89,8 @@ def profile_table(records: dict[str, dict]) -> str:
         cells = []
         for profile in names:
             record = records[profile].get(notebook, {})
-            minutes = f"{record['wall_seconds'] / 60:.1f}" if "wall_seconds" in record else "-"
+            seconds = notebook_seconds(record)
+            minutes = f"{seconds / 60:.1f}" if seconds is not None else "-"
             cells.append(f"{minutes} / {record[key]:.3f}" if key in record else f"{minutes} / -")
         if any(cell != "- / -" for cell in cells):
             lines.append(f"| {notebook} | `{key}` | " + " | ".join(cells) + " |")

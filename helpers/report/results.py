@@ -65,6 +65,12 @@ class Recorder:
         return Markdown("\n".join(f"- {line.format(**self.results)}" for line in lines))
 
 
+def notebook_seconds(results: dict) -> float | None:
+    """How long a notebook ran: the runner's ``run_seconds`` (kernel start to last cell, the solutions included),
+    else the notebook's own ``wall_seconds`` (up to its summary)."""
+    return results.get("run_seconds", results.get("wall_seconds"))
+
+
 def load_results(output_dir: str | Path) -> dict[str, dict]:
     """All recorded results under ``output_dir``: notebook -> {metric: value}."""
     folder = Path(output_dir) / "results"
@@ -87,11 +93,11 @@ def write_report(output_dir: str | Path, title: str = "Results") -> tuple[Path, 
 
 
 def recorded_time(notebook: str, profiles: tuple[str, ...] = ("workshop", "full")) -> str:
-    """How long ``notebook`` took in the runs recorded in the repository (its ``wall_seconds``), one line."""
+    """How long ``notebook`` took in the runs recorded in the repository (``notebook_seconds``), one line."""
     parts = []
     for profile in profiles:
         path = RECORDED_RESULTS / f"{profile}_profile.json"
-        seconds = json.loads(path.read_text()).get(notebook, {}).get("wall_seconds") if path.exists() else None
+        seconds = notebook_seconds(json.loads(path.read_text()).get(notebook, {})) if path.exists() else None
         if seconds is not None:
             parts.append(f"{seconds / 60:.0f} min in the {profile} profile")
     if not parts:

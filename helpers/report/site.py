@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 from helpers.report.readme import HEADLINES
+from helpers.report.results import notebook_seconds
 from helpers.runner import NOTEBOOKS_DIR, REPO_ROOT
 
 DOCS = REPO_ROOT / "docs"
@@ -48,7 +49,7 @@ def home_page(profile: str, run_dir: Path) -> str:
     missing = []
     for source in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
         title, learn = notebook_summary(source)
-        seconds = results.get(source.name[:2], {}).get("wall_seconds")
+        seconds = notebook_seconds(results.get(source.name[:2], {}))
         if (run_dir / source.name).exists():
             lines.append(
                 f"| [{title}]({source.stem}.ipynb) | {learn} | {seconds / 60:.1f} |"

@@ -59,6 +59,20 @@ def test_batches_of_any_size_and_predict_in_chunks(images):
     np.testing.assert_allclose(network(images[:1]), whole[:1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("runtime", EXPORTED)
+def test_a_portable_network_serves_several_threads_at_once(runtime, images):
+    """A Dask worker with two threads runs two partitions through one compiled network at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    network = FrozenNetwork(build_backbone("mobilenet_v2", 96), runtime=runtime, key="test-chunks")
+    compiled = network.portable(threads=2).compile()
+    batches = [np.roll(images, k, axis=0) for k in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(compiled, batches))
+    for batch, output in zip(batches, together):
+        np.testing.assert_allclose(output, network(batch), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("damage", ["bit flip", "truncated", "empty manifest"])
 def test_a_damaged_export_is_named_removed_and_rebuilt(damage, images):
     model = build_backbone("mobilenet_v2", 64)
