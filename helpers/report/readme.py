@@ -64,8 +64,9 @@ def copy_figures(run_dir: Path, target: Path = README.parent / "docs" / "figures
     return written
 
 
-def load_profile(profile: str) -> dict:
-    path = RECORDED_RESULTS / f"{profile}_profile.json"
+def load_record(name: str) -> dict:
+    """``results/<name>.json`` (a profile's or a benchmark's record), empty when it was never recorded."""
+    path = RECORDED_RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -151,13 +152,12 @@ def main() -> int:
     run_dir = README.parent / "outputs" / "full"
     if run_dir.exists():
         print(f"copied {len(copy_figures(run_dir))} figures of {run_dir} into docs/figures")
-    records = {profile: load_profile(profile) for profile in PROFILES}
+    records = {profile: load_record(f"{profile}_profile") for profile in PROFILES}
     text = README.read_text()
     text = replace_between(text, "results", headline_table(records["full"]))
     text = replace_between(text, "profiles", profile_table(records))
     text = replace_between(text, "figures", figure_gallery())
-    benchmarks = {name: json.loads((RECORDED_RESULTS / f"{name}_benchmark.json").read_text()) for name in ("featurize", "dask")
-                  if (RECORDED_RESULTS / f"{name}_benchmark.json").exists()}  # fmt: skip
+    benchmarks = {name: load_record(f"{name}_benchmark") for name in ("featurize", "dask")}
     text = replace_between(text, "benchmarks", benchmark_table(benchmarks))
     README.write_text(text)
     print(f"rewrote the results tables of {README}")

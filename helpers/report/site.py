@@ -18,7 +18,7 @@ import nbformat
 
 from helpers.report.readme import HEADLINES
 from helpers.report.results import notebook_seconds
-from helpers.runner import NOTEBOOKS_DIR, REPO_ROOT
+from helpers.runner import REPO_ROOT, notebook_paths
 
 DOCS = REPO_ROOT / "docs"
 LICENSES = [
@@ -47,7 +47,7 @@ def home_page(profile: str, run_dir: Path) -> str:
              f"notebook of one `{profile}` run; every number on it was measured in that run.", "",
              "| notebook | what you learn | minutes (this run, CPU) |", "| --- | --- | --- |"]  # fmt: skip
     missing = []
-    for source in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")):
+    for source in notebook_paths():
         title, learn = notebook_summary(source)
         seconds = notebook_seconds(results.get(source.name[:2], {}))
         if (run_dir / source.name).exists():
