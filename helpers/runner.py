@@ -35,12 +35,22 @@ PROFILES: dict[str, dict[str, dict]] = {
     "full": {},
     "workshop": {
         "02": {
+            "CV_FOLDS": 3,
             "SEARCH_ITERATIONS": 4,
-            "VARIANTS": {"224 px, last layer (notebook 01)": [[224, "last", 1]], "224 px, last layer, TTA x8": [[224, "last", 8]]},
+            "VARIANTS": {"224 px, last layer (notebook 01)": [[224, "last", 1]], "224 px, last layer, TTA x4": [[224, "last", 4]]},
         },
-        "03": {"IMAGE_SIZE": 224, "VIEWS": 4, "TTA_VIEWS": 2, "FINE_TUNE_EPOCHS": 12, "PATIENCE": 4, "REDUCE_LR_PATIENCE": 2},
-        "04": {"N_TRAIN_MOSAICS": 1500, "N_TEST_MOSAICS": 300, "FINE_TUNE_EPOCHS": 6},
-        "05": {"SEEDS": 3},
+        "03": {
+            "IMAGE_SIZE": 224,
+            "FINE_TUNE_FROM": "block_12_add",
+            "VIEWS": 4,
+            "TTA_VIEWS": 2,
+            "FINE_TUNE_EPOCHS": 15,
+            "PATIENCE": 4,
+            "REDUCE_LR_PATIENCE": 2,
+            "EXERCISE_EPOCHS": 1,
+        },
+        "04": {"N_TRAIN_MOSAICS": 2000, "FINE_TUNE_EPOCHS": 6},  # the full profile's 400 test mosaics: the same test set
+        "05": {"SEEDS": 2, "EPOCHS": 60, "EPOCHS_BY_DATASET": {"basic_motions": 100, "uci_har": 30}},
         "07": {"LARGE_VIEWS": 4},
     },
     "smoke": {

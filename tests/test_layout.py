@@ -11,6 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from helpers.runner import PROFILES
+
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted((ROOT / "helpers").rglob("*.py"))
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -136,3 +138,18 @@ def test_every_notebook_teaches_times_summarizes_and_ends_with_exercises(path):
     solutions = [cell for cell in notebook.cells if "solution" in cell.metadata.get("tags", [])]
     assert 2 <= len(solutions) <= 4 and all(cell.metadata.get("jupyter", {}).get("source_hidden") for cell in solutions)
     assert "record.summary(" in "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_profile_sets_only_parameters_the_notebooks_have(profile):
+    """A misspelled profile parameter would run the notebook on its default without a word."""
+    defaults = {}
+    for path in NOTEBOOKS:
+        (parameters,) = [cell for cell in code_cells(path) if "parameters" in cell.metadata.get("tags", [])]
+        body = ast.parse(parameters.source).body
+        defaults[path.name[:2]] = {statement.targets[0].id: ast.literal_eval(statement.value) for statement in body}
+    for number, values in PROFILES[profile].items():
+        for name, value in values.items():
+            assert name in defaults[number], f"{profile} profile: notebook {number} has no parameter {name}"
+            default = defaults[number][name]
+            assert default is None or isinstance(value, type(default)), f"{profile} profile: {number} {name}={value!r}"
