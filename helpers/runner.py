@@ -40,11 +40,11 @@ PROFILES: dict[str, dict[str, dict]] = {
             "VARIANTS": {"224 px, last layer (notebook 01)": [[224, "last", 1]], "224 px, last layer, TTA x4": [[224, "last", 4]]},
         },
         "03": {
-            "IMAGE_SIZE": 224,
+            "IMAGE_SIZE": 192,
             "FINE_TUNE_FROM": "block_12_add",
             "VIEWS": 4,
             "TTA_VIEWS": 2,
-            "FINE_TUNE_EPOCHS": 15,
+            "FINE_TUNE_EPOCHS": 12,
             "PATIENCE": 4,
             "REDUCE_LR_PATIENCE": 2,
             "EXERCISE_EPOCHS": 1,
