@@ -152,4 +152,5 @@ def test_every_profile_sets_only_parameters_the_notebooks_have(profile):
         for name, value in values.items():
             assert name in defaults[number], f"{profile} profile: notebook {number} has no parameter {name}"
             default = defaults[number][name]
-            assert default is None or isinstance(value, type(default)), f"{profile} profile: {number} {name}={value!r}"
+            expected = (int, float) if isinstance(default, float) else type(default)
+            assert default is None or isinstance(value, expected), f"{profile} profile: {number} {name}={value!r}, default {default!r}"
