@@ -87,11 +87,16 @@ def code_cells(path: Path) -> list:
     return [cell for cell in nbformat.read(path, as_version=4).cells if cell.cell_type == "code"]
 
 
+def parameters_cell(cells: list):
+    (parameters,) = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
+    return parameters
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
 def test_notebooks_are_clean_sources_with_a_literal_parameters_cell(path):
     cells = code_cells(path)
     assert all(not cell.outputs and cell.execution_count is None for cell in cells), "commit notebooks without outputs"
-    (parameters,) = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
+    parameters = parameters_cell(cells)
     assert cells.index(parameters) == 1, "the parameters cell comes right after the imports"
     for statement in ast.parse(parameters.source).body:
         assert isinstance(statement, ast.Assign), f"only assignments in the parameters cell: {ast.unparse(statement)}"
@@ -143,11 +148,12 @@ def test_every_notebook_teaches_times_summarizes_and_ends_with_exercises(path):
 @pytest.mark.parametrize("profile", sorted(PROFILES))
 def test_every_profile_sets_only_parameters_the_notebooks_have(profile):
     """A misspelled profile parameter would run the notebook on its default without a word."""
-    defaults = {}
-    for path in NOTEBOOKS:
-        (parameters,) = [cell for cell in code_cells(path) if "parameters" in cell.metadata.get("tags", [])]
-        body = ast.parse(parameters.source).body
-        defaults[path.name[:2]] = {statement.targets[0].id: ast.literal_eval(statement.value) for statement in body}
+    defaults = {
+        path.name[:2]: {
+            statement.targets[0].id: ast.literal_eval(statement.value) for statement in ast.parse(parameters_cell(code_cells(path)).source).body
+        }
+        for path in NOTEBOOKS
+    }
     for number, values in PROFILES[profile].items():
         for name, value in values.items():
             assert name in defaults[number], f"{profile} profile: notebook {number} has no parameter {name}"
