@@ -67,7 +67,7 @@ PROFILES: dict[str, dict[str, dict]] = {
             "FINE_TUNE_EPOCHS": 3,
         },
         "05": {"DATASET": "basic_motions", "SEEDS": 1, "EPOCHS": 40, "SYNTHETIC_SAMPLES": 250, "TELEMETRY_EPOCHS": 25},
-        "06": {"IMAGE_SIZE": 160, "MAX_TRAIN": 600, "MAX_TEST": 200, "EPOCHS": 20},
+        "06": {"IMAGE_SIZE": 160, "MAX_TRAIN": 600, "MAX_TEST": 200, "EPOCHS": 20, "SEEDS": 2},
         "07": {"IMAGE_SIZE": 96, "MAX_TRAIN": 240, "MAX_TEST": 120, "PARTITION_SIZE": 64, "LARGE_VIEWS": 2, "SCALING_IMAGES": 128, "LGBM_TREES": 50},
     },
 }

@@ -169,8 +169,10 @@ def suspicious_labels(
     return disputed
 
 
-def shortcut_scores(head, test_maps: dict[str, np.ndarray], labels: np.ndarray, stamp_masks: np.ndarray, target_class: int) -> dict[str, float]:
-    """A head's accuracy on each test set (name -> feature maps) and the share of its CAM energy on the stamp.
+def shortcut_scores(heads, test_maps: dict[str, np.ndarray], labels: np.ndarray, stamp_masks: np.ndarray, target_class: int) -> dict[str, float]:
+    """Accuracy on each test set (name -> feature maps) and the share of CAM energy on the stamp, averaged over
+    ``heads`` (one head, or several trained with different seeds); ``decorrelated spread`` is the range (max - min)
+    of the decorrelated accuracy across them.
 
     The CAM is the target class's evidence against the others (``contrast_cams``) on the ``decorrelated``
     test set, where every image carries the stamp; ``stamp_masks`` are its boxes at any resolution.
@@ -179,8 +181,14 @@ def shortcut_scores(head, test_maps: dict[str, np.ndarray], labels: np.ndarray, 
     from helpers.explain.heatmaps import cam_energy_share
     from helpers.models.gap import predict_in_batches
 
-    scores = {f"{name} accuracy": float((predict_in_batches(head, maps).argmax(1) == labels).mean()) for name, maps in test_maps.items()}
-    cams = contrast_cams(test_maps["decorrelated"], head.get_layer("classifier").kernel.numpy(), target_class)
-    scores["CAM energy on stamp"] = float(np.nanmean(cam_energy_share(cams, stamp_masks)))
-    scores["CAM energy on stamp (raw)"] = float(np.nanmean(cam_energy_share(cams, stamp_masks, normalize=False)))
-    return scores
+    per_head = []
+    for head in heads if isinstance(heads, list | tuple) else [heads]:
+        scores = {f"{name} accuracy": float((predict_in_batches(head, maps).argmax(1) == labels).mean()) for name, maps in test_maps.items()}
+        cams = contrast_cams(test_maps["decorrelated"], head.get_layer("classifier").kernel.numpy(), target_class)
+        scores["CAM energy on stamp"] = float(np.nanmean(cam_energy_share(cams, stamp_masks)))
+        scores["CAM energy on stamp (raw)"] = float(np.nanmean(cam_energy_share(cams, stamp_masks, normalize=False)))
+        per_head.append(scores)
+    decorrelated = [scores["decorrelated accuracy"] for scores in per_head]
+    return {key: float(np.mean([scores[key] for scores in per_head])) for key in per_head[0]} | {
+        "decorrelated spread": float(max(decorrelated) - min(decorrelated))
+    }

@@ -73,3 +73,24 @@ def test_out_of_fold_probabilities_cover_every_image(shortcut_maps):
     assert probabilities.shape == (60, 2) and sorted(seen) == [20, 20, 20]
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert (probabilities.argmax(1) == labels).mean() > 0.9  # the shortcut is learnable out of fold
+
+
+def test_shortcut_scores_average_heads_and_give_the_spread_of_the_decorrelated_accuracy():
+    from helpers.explain.shortcuts import shortcut_scores
+    from helpers.models.gap import build_gap_head
+
+    labels = np.array([0, 0, 1, 1])
+    maps = np.zeros((4, 2, 2, 2), np.float32)
+    maps[np.arange(4), 0, 0, labels] = 4.0  # each image's evidence for its own class, in the top-left cell
+    test_maps = {"clean": maps, "decorrelated": maps}
+    masks = np.zeros((4, 2, 2), np.float32)
+    masks[:, 0, 0] = 1
+    right, wrong = build_gap_head((2, 2, 2), 2), build_gap_head((2, 2, 2), 2)
+    right.get_layer("classifier").set_weights([np.eye(2, dtype=np.float32), np.zeros(2, np.float32)])
+    wrong.get_layer("classifier").set_weights([np.eye(2, dtype=np.float32)[::-1], np.zeros(2, np.float32)])
+    one = shortcut_scores(right, test_maps, labels, masks, target_class=1)
+    assert one["clean accuracy"] == one["decorrelated accuracy"] == 1.0 and one["decorrelated spread"] == 0.0
+    both = shortcut_scores([right, wrong], test_maps, labels, masks, target_class=1)
+    assert both["decorrelated accuracy"] == 0.5 and both["decorrelated spread"] == 1.0
+    alone = shortcut_scores(wrong, test_maps, labels, masks, target_class=1)
+    assert both["CAM energy on stamp"] == pytest.approx((one["CAM energy on stamp"] + alone["CAM energy on stamp"]) / 2)
