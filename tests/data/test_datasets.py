@@ -1,10 +1,14 @@
+from dataclasses import replace
+
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers.data.catalog import load_dataset
 from helpers.data.datasets import (
     DatasetError,
+    ImageDataset,
     carve_validation,
     load_elpv,
     load_image_folder,
@@ -151,3 +155,14 @@ def test_carve_validation_is_stratified_disjoint_and_deterministic():
     assert np.sum(strata[val] == "a") == 20
     again = carve_validation(indices, strata, 0.2, seed=3)
     np.testing.assert_array_equal(again[1], val)
+
+
+def test_the_fingerprint_of_images_in_memory_sees_a_change_to_any_one_image():
+    # a cache key: two versions of a set that differ in one image (one stamp, one inpainted region) must not share it
+    images = np.zeros((200, 8, 8), np.uint8)
+    dataset = ImageDataset("set", np.zeros(200, int), ["a"], pd.DataFrame(index=range(200)), images=images)
+    for index in (0, 1, 199):
+        changed = images.copy()
+        changed[index, 3, 3] = 1
+        assert replace(dataset, images=changed).fingerprint != dataset.fingerprint, index
+    assert replace(dataset, images=images.copy()).fingerprint == dataset.fingerprint
