@@ -58,6 +58,12 @@ class Recorder:
         fig.savefig(folder / name, dpi=80, bbox_inches="tight")
         return fig
 
+    def model_path(self, name: str) -> Path:
+        """Where to save a model: ``models/<name>`` under the output folder, the folder created."""
+        folder = self.output_dir / "models"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / name
+
     def summary(self, *lines: str):
         """Markdown bullets, each ``line`` formatted with this run's recorded results (``{name:.3f}``)."""
         from IPython.display import Markdown

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers.report.results import load_results, record_results, write_report
+from helpers.report.results import Recorder, load_results, record_results, write_report
 
 
 def test_records_merge_and_report_lists_every_metric(tmp_path):
@@ -25,3 +25,8 @@ def test_refuses_values_that_are_not_plain_numbers(tmp_path):
     with pytest.raises(TypeError, match="list"):
         record_results(tmp_path, "01", {"curve": [1, 2]})
     assert not (tmp_path / "results" / "01.json").exists()
+
+
+def test_model_path_creates_the_models_folder_of_a_fresh_output_folder(tmp_path):
+    path = Recorder(tmp_path / "fresh", "06").model_path("elpv_06_naive.keras")
+    assert path == tmp_path / "fresh" / "models" / "elpv_06_naive.keras" and path.parent.is_dir()
