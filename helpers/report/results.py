@@ -58,11 +58,16 @@ class Recorder:
         fig.savefig(folder / name, dpi=80, bbox_inches="tight")
         return fig
 
-    def model_path(self, name: str) -> Path:
-        """Where to save a model: ``models/<name>`` under the output folder, the folder created."""
+    @property
+    def models_dir(self) -> Path:
+        """``models/`` under the output folder, created: where the notebooks save and find their models."""
         folder = self.output_dir / "models"
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / name
+        return folder
+
+    def model_path(self, name: str) -> Path:
+        """Where to save (or find) the model ``name``: ``models/<name>``."""
+        return self.models_dir / name
 
     def summary(self, *lines: str):
         """Markdown bullets, each ``line`` formatted with this run's recorded results (``{name:.3f}``)."""
