@@ -35,6 +35,8 @@ INTEGER_RULES: dict[str, tuple[int, int | None, bool]] = {
     "FINE_TUNE_EPOCHS": (0, 100_000, False),
     "TELEMETRY_EPOCHS": (1, 100_000, False),
     "PATIENCE": (1, 10_000, False),
+    "EXERCISE_EPOCHS": (1, 100_000, False),
+    "EXERCISE_IMAGES": (4, None, True),
     "GRID": (2, 8, False),
     "N_TRAIN_MOSAICS": (10, None, False),
     "N_TEST_MOSAICS": (4, None, False),

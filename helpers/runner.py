@@ -40,14 +40,15 @@ PROFILES: dict[str, dict[str, dict]] = {
             "VARIANTS": {"224 px, last layer (notebook 01)": [[224, "last", 1]], "224 px, last layer, TTA x4": [[224, "last", 4]]},
         },
         "03": {
-            "IMAGE_SIZE": 192,
+            "IMAGE_SIZE": 160,
             "FINE_TUNE_FROM": "block_12_add",
             "VIEWS": 4,
             "TTA_VIEWS": 2,
-            "FINE_TUNE_EPOCHS": 12,
-            "PATIENCE": 4,
+            "FINE_TUNE_EPOCHS": 18,
+            "PATIENCE": 5,
             "REDUCE_LR_PATIENCE": 2,
             "EXERCISE_EPOCHS": 1,
+            "EXERCISE_IMAGES": 600,
         },
         "04": {"N_TRAIN_MOSAICS": 2000, "FINE_TUNE_EPOCHS": 6},  # the full profile's 400 test mosaics: the same test set
         "05": {"SEEDS": 2, "EPOCHS": 60, "EPOCHS_BY_DATASET": {"basic_motions": 100, "uci_har": 30}},
