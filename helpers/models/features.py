@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
@@ -155,6 +156,53 @@ def frozen_outputs(
     return arrays["outputs"]
 
 
+def _check_tta_views(tta_views: int) -> None:
+    if not 1 <= tta_views <= 8:
+        raise ValueError(f"tta_views must be between 1 and 8, not {tta_views}")
+
+
+def frozen_pooled_layers(
+    backbone: str, image_size: int, layers: list[str | None], *, runtime: str | None = "auto"
+) -> tuple[FrozenNetwork, dict[str | None, slice]]:
+    """One frozen network that pools each of ``layers`` (None: the last) and concatenates them, with each layer's columns."""
+    if len(layers) == 1:
+        return frozen_network(backbone, image_size, layer=layers[0], runtime=runtime), {layers[0]: slice(None)}
+    maps = build_backbone(backbone, image_size, pooling=None)
+    try:
+        outputs = [maps.output if layer is None else maps.get_layer(layer).output for layer in layers]
+    except ValueError:
+        raise ValueError(f"{backbone} has no layer named one of {layers}: see [l.name for l in build_backbone({backbone!r}).layers]") from None
+    pooled = [keras.layers.GlobalAveragePooling2D(name=f"gap_{i}")(output) for i, output in enumerate(outputs)]
+    model = keras.Model(maps.input, keras.layers.Concatenate(name="pooled_layers")(pooled), name=f"{backbone}_features")
+    key = f"{backbone}-{weights_fingerprint(backbone)}-{image_size}px-{'+'.join(layer or 'last' for layer in layers)}-avg"
+    edges = np.cumsum([0, *(int(output.shape[-1]) for output in outputs)])
+    return FrozenNetwork(model, runtime=runtime, key=key), {layer: slice(edges[i], edges[i + 1]) for i, layer in enumerate(layers)}
+
+
+def _pooled_blocks(
+    dataset: ImageDataset,
+    indices: np.ndarray,
+    backbone: str,
+    image_size: int,
+    blocks: list[tuple[str | None, int]],
+    *,
+    batch_size: int,
+    progress: bool,
+    runtime: str | None,
+) -> tuple[dict[tuple[str | None, int], np.ndarray], dict[str, float | str]]:
+    """Pooled features of each (layer, test-time views) block at one image size, all from one frozen pass, and its speed.
+
+    The pass pools every layer the blocks name in as many views as any block asks for; a block of ``k`` views
+    averages the first ``k`` (the dihedral views come in a fixed order), what a pass of its own would give.
+    """
+    network, columns = frozen_pooled_layers(backbone, image_size, list(dict.fromkeys(layer for layer, _ in blocks)), runtime=runtime)
+    views = max(count for _, count in blocks)
+    start = time.perf_counter()
+    outputs = frozen_outputs(network, dataset, indices, image_size, views=views, batch_size=batch_size, cache=False, progress=progress)
+    timing = {"images_per_s": len(indices) * views / (time.perf_counter() - start), "runtime": network.runtime}
+    return {(layer, count): outputs[:count, :, columns[layer]].mean(axis=0).astype(np.float32) for layer, count in blocks}, timing
+
+
 @dataclass
 class Features:
     """A feature matrix with its labels, the data set indices it came from and how it was made."""
@@ -175,6 +223,10 @@ def feature_cache_key(dataset: ImageDataset, indices: np.ndarray, backbone: str,
     return "-".join(parts) + f"-n{len(indices)}-{digest.hexdigest()[:12]}"
 
 
+def _feature_path(dataset: ImageDataset, indices: np.ndarray, backbone: str, image_size: int, layer: str | None, tta_views: int) -> Path:
+    return cache_dir("features") / (feature_cache_key(dataset, indices, backbone, image_size, layer, tta_views) + ".npz")
+
+
 def featurize(
     dataset: ImageDataset,
     indices: np.ndarray,
@@ -192,23 +244,60 @@ def featurize(
 
     ``tta_views`` > 1 averages the features over that many flips/rotations.
     """
-    if not 1 <= tta_views <= 8:
-        raise ValueError(f"tta_views must be between 1 and 8, not {tta_views}")
+    _check_tta_views(tta_views)
     indices = np.asarray(indices)
-    path = cache_dir("features") / (feature_cache_key(dataset, indices, backbone, image_size, layer, tta_views) + ".npz")
     timing: dict[str, float | str] = {}
 
     def compute() -> dict[str, np.ndarray]:
-        network = frozen_network(backbone, image_size, layer=layer, runtime=runtime)
-        start = time.perf_counter()
-        views = frozen_outputs(network, dataset, indices, image_size, views=tta_views, batch_size=batch_size, cache=False, progress=progress)
-        timing.update(images_per_s=len(indices) * tta_views / (time.perf_counter() - start), runtime=network.runtime)
-        return {"X": views.mean(axis=0).astype(np.float32), "indices": indices}
+        blocks, speed = _pooled_blocks(
+            dataset, indices, backbone, image_size, [(layer, tta_views)], batch_size=batch_size, progress=progress, runtime=runtime
+        )
+        timing.update(speed)
+        return {"X": blocks[layer, tta_views], "indices": indices}
 
+    path = _feature_path(dataset, indices, backbone, image_size, layer, tta_views)
     arrays, from_cache = cached_arrays(path, compute, ("X", "indices"), enabled=cache)
     if not np.array_equal(arrays["indices"], indices):
         arrays, from_cache = compute(), False
     return Features(arrays["X"], dataset.labels[indices], indices, from_cache, timing.get("images_per_s"), timing.get("runtime"))
+
+
+def featurize_variants(
+    dataset: ImageDataset,
+    indices: np.ndarray,
+    variants: dict[str, list],
+    *,
+    backbone: str = "mobilenet_v2",
+    runtime: str | None = "auto",
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Features of several variants, name -> spec (a list of [image size, layer ("last" for the last one),
+    test-time views] whose ``featurize`` blocks are concatenated).
+
+    The variants share their work: per image size, one frozen pass computes every block not cached yet (each
+    layer pooled, in as many views as any block needs) and caches each block where ``featurize`` reads it.
+    """
+    indices = np.asarray(indices)
+    specs = {name: [(int(size), None if layer == "last" else layer, int(views)) for size, layer, views in spec] for name, spec in variants.items()}
+    blocks = sorted({block for spec in specs.values() for block in spec}, key=lambda block: (block[0], block[1] or "", block[2]))
+    for _, _, views in blocks:
+        _check_tta_views(views)
+    for size in sorted({size for size, _, _ in blocks}):
+        missing = [
+            (layer, views) for s, layer, views in blocks if s == size and not _feature_path(dataset, indices, backbone, s, layer, views).exists()
+        ]
+        if missing:
+            computed, _ = _pooled_blocks(dataset, indices, backbone, size, missing, batch_size=batch_size, progress=progress, runtime=runtime)
+            for (layer, views), X in computed.items():
+                cached_arrays(
+                    _feature_path(dataset, indices, backbone, size, layer, views), lambda X=X: {"X": X, "indices": indices}, ("X", "indices")
+                )
+
+    def block(size: int, layer: str | None, views: int) -> np.ndarray:
+        return featurize(dataset, indices, backbone=backbone, image_size=size, layer=layer, tta_views=views, runtime=runtime).X
+
+    return {name: np.hstack([block(*parts) for parts in spec]) for name, spec in specs.items()}
 
 
 def featurize_variant(
@@ -216,10 +305,4 @@ def featurize_variant(
 ) -> np.ndarray:
     """Features of one variant: the concatenated ``featurize`` blocks of ``spec``, a list of [image size, layer
     ("last" for the last one), test-time views]."""
-    blocks = [
-        featurize(
-            dataset, indices, backbone=backbone, image_size=int(size), layer=None if layer == "last" else layer, tta_views=int(views), runtime=runtime
-        ).X
-        for size, layer, views in spec
-    ]
-    return np.hstack(blocks)
+    return featurize_variants(dataset, indices, {"variant": spec}, backbone=backbone, runtime=runtime)["variant"]

@@ -8,7 +8,15 @@ import tensorflow as tf
 from helpers.data.datasets import ImageDataset
 from helpers.models.augment import dihedral_view
 from helpers.models.backbones import build_backbone
-from helpers.models.features import feature_cache_key, featurize, frozen_network, frozen_outputs, image_batches
+from helpers.models.features import (
+    feature_cache_key,
+    featurize,
+    featurize_variant,
+    featurize_variants,
+    frozen_network,
+    frozen_outputs,
+    image_batches,
+)
 from helpers.models.runtime import FrozenNetwork
 from helpers.paths import CacheWarning, cache_dir
 
@@ -81,6 +89,34 @@ def test_cache_key_changes_with_everything_that_changes_the_features():
 def test_featurize_rejects_a_bad_number_of_views():
     with pytest.raises(ValueError, match="tta_views"):
         featurize(in_memory_dataset(), np.arange(2), tta_views=9)
+    with pytest.raises(ValueError, match="tta_views must be between 1 and 8, not 0"):
+        featurize_variants(in_memory_dataset(), np.arange(2), {"no views": [[32, "last", 0]]})
+
+
+def test_variants_computed_together_equal_each_block_computed_alone():
+    dataset = in_memory_dataset(n=5, size=48)
+    indices = np.array([4, 0, 2, 1])
+    variants = {
+        "last": [[32, "last", 1]],
+        "last, TTA x4": [[32, "last", 4]],
+        "block_13, TTA x2": [[32, "block_13_expand_relu", 2]],
+        "48 px, last + block_16": [[48, "last", 3], [48, "block_16_project_BN", 1]],
+    }
+    before = set(cache_dir("features").glob("*.npz"))
+    together = featurize_variants(dataset, indices, variants, progress=False)
+    written = set(cache_dir("features").glob("*.npz")) - before
+    assert len(written) == 5  # one file per block, as featurize names them
+    for name, spec in variants.items():
+        alone = np.hstack(
+            [
+                featurize(dataset, indices, image_size=size, layer=None if layer == "last" else layer, tta_views=views, cache=False, progress=False).X
+                for size, layer, views in spec
+            ]
+        )
+        assert together[name].shape == alone.shape
+        assert np.abs(together[name] - alone).max() <= 1e-5 * np.abs(alone).max(), name
+    np.testing.assert_array_equal(featurize_variant(dataset, indices, variants["last, TTA x4"]), together["last, TTA x4"])  # from the cache
+    assert set(cache_dir("features").glob("*.npz")) - before == written
 
 
 @pytest.mark.parametrize("image_size", [224, 96, 64])  # shrinking by less and by more than 2x

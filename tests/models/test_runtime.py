@@ -24,12 +24,12 @@ def images() -> np.ndarray:
     return np.random.default_rng(0).uniform(0, 255, (5, 96, 96, 3)).astype(np.float32)
 
 
-def test_the_cpu_runtimes_are_installed_and_auto_prefers_openvino(monkeypatch):
-    assert available_runtimes() == ["openvino", "onnxruntime", "tensorflow"]
+def test_the_cpu_runtimes_are_installed_and_auto_prefers_onnxruntime(monkeypatch):
+    assert available_runtimes() == ["onnxruntime", "openvino", "tensorflow"]
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
-    assert resolve_runtime("auto") == "openvino"
-    monkeypatch.setenv(RUNTIME_ENV, "onnxruntime")
-    assert resolve_runtime("auto") == "onnxruntime" and resolve_runtime("tensorflow") == "tensorflow"
+    assert resolve_runtime("auto") == "onnxruntime"
+    monkeypatch.setenv(RUNTIME_ENV, "openvino")
+    assert resolve_runtime("auto") == "openvino" and resolve_runtime("tensorflow") == "tensorflow"
     monkeypatch.setenv(RUNTIME_ENV, "tensorrt")
     with pytest.raises(ValueError, match="unknown runtime 'tensorrt'.*TL_RUNTIME"):
         resolve_runtime("auto")
