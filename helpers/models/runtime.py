@@ -6,7 +6,9 @@ by what determines its weights (written atomically with a checksum manifest; a d
 removed and rebuilt) and runs batches on that runtime with a fixed number of threads. ``runtime="auto"``
 (the default, or ``$TL_RUNTIME``) takes TensorFlow when a GPU is visible, else ONNX Runtime, else OpenVINO,
 else TensorFlow: the order measured on the 2-core CPUs here (``benchmarks/featurize.py``), where ONNX Runtime ran
-MobileNetV2 and the frozen lower parts of notebooks 03 and 04 1.1 to 1.3 times faster than OpenVINO.
+MobileNetV2 and the frozen lower parts of notebooks 03 and 04 1.1 to 1.3 times faster than OpenVINO. A model
+whose export a runtime cannot run (a ``Normalization`` layer's constants become extra ONNX inputs) takes the
+next one under ``auto``; ``network.runtime`` says which ran.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ RUNTIME_ENV = "TL_RUNTIME"
 RUNTIMES = ("onnxruntime", "openvino", "tensorflow")
 _MODULES = {"openvino": "openvino", "onnxruntime": "onnxruntime", "tensorflow": "tensorflow"}
 _EXPORT = {"openvino": ("openvino", "model.xml", ("model.xml", "model.bin")), "onnxruntime": ("onnx", "model.onnx", ("model.onnx",))}
+
+
+class UnsupportedExport(RuntimeError):
+    """A runtime cannot run this model's export (``runtime="auto"`` then takes the next runtime)."""
 
 
 def available_runtimes() -> list[str]:
@@ -69,11 +75,18 @@ class FrozenNetwork:
 
     def __init__(self, model: keras.Model, *, runtime: str | None = "auto", key: str | None = None, threads: int | None = None):
         self.model = model
-        self.runtime = resolve_runtime(runtime)
         self.threads = threads or default_threads()
         self.key = key
         self._temporary: tempfile.TemporaryDirectory | None = None
-        self._run = self._compile()
+        chosen = resolve_runtime(runtime)
+        automatic = (runtime or "auto") == "auto" and not os.environ.get(RUNTIME_ENV)
+        for self.runtime in [chosen, *(name for name in available_runtimes() if automatic and name != chosen)]:
+            try:
+                self._run = self._compile()
+                return
+            except UnsupportedExport as error:
+                if not automatic:
+                    raise ValueError(f"{error}: choose another runtime, e.g. runtime='openvino' (or 'auto', which does)") from None
 
     def __call__(self, images) -> np.ndarray:
         return self._run(np.ascontiguousarray(images, dtype=np.float32))
@@ -109,8 +122,10 @@ class FrozenNetwork:
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(folder / "model.onnx"), _onnx_options(self.threads), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda x: session.run(None, {name: x})[0]
+        inputs = [node.name for node in session.get_inputs()]
+        if len(inputs) != 1:  # tf2onnx turns tensors the model captured (a Normalization layer's mean and variance) into inputs
+            raise UnsupportedExport(f"the ONNX export of {self.model.name} asks for {len(inputs)} inputs, not 1 ({', '.join(inputs[1:])})")
+        return lambda x: session.run(None, {inputs[0]: x})[0]
 
     def _exported(self) -> Path:
         """The folder of the exported model: from the cache when intact, else exported now."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from skimage import data as skimage_data
@@ -43,6 +44,19 @@ def test_exported_runtimes_match_tensorflow_on_real_weights(runtime, layer, pool
     got = FrozenNetwork(model, runtime=runtime, key=f"test-{layer}-{pooling}")(images)
     assert got.shape == expected.shape and got.dtype == np.float32
     assert relative_difference(got, expected) < 1e-4
+
+
+def test_a_model_onnx_cannot_run_takes_the_next_runtime_under_auto(monkeypatch, images):
+    """The lesson of notebook 03 normalizes with keras.layers.Normalization: tf2onnx makes its constants inputs."""
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    inputs = keras.Input((96, 96, 3))
+    scaled = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0, 3500.0, 3400.0])(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(scaled)))
+    network = FrozenNetwork(model, key="test-normalization")
+    assert network.runtime == "openvino"
+    assert relative_difference(network(images), FrozenNetwork(model, runtime="tensorflow")(images)) < 1e-5
+    with pytest.raises(ValueError, match="ONNX export of .* asks for 3 inputs, not 1.*runtime='openvino'"):
+        FrozenNetwork(model, runtime="onnxruntime", key="test-normalization")
 
 
 @pytest.mark.parametrize("runtime", EXPORTED)
