@@ -141,6 +141,32 @@ def benchmark_table(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def series_timing_table(record: dict) -> str:
+    """Per notebook: minutes before and after (and after without the exercise solutions, which the before commit
+    did not have), their ratio and the main number of each, from ``results/series_before_after.json``."""
+    header = "| notebook | before: min | after: min | after without solutions: min | before / after | main number: before / after |"
+    lines = [header, "| --- | --- | --- | --- | --- | --- |"]
+    totals = {"before": 0.0, "after": 0.0, "bare": 0.0}
+    for notebook, runs in record.get("notebooks", {}).items():
+        if notebook not in record.get("summary", {}).get("notebooks", []):
+            continue
+        before, after = runs["before"], runs["after"]
+        bare = after["seconds"] - (after["solution_seconds"] or 0)
+        totals = {"before": totals["before"] + before["seconds"], "after": totals["after"] + after["seconds"], "bare": totals["bare"] + bare}
+        values = [run["results"].get(MAIN[notebook]) for run in (before, after)]
+        main = " / ".join(f"{value:.3f}" if value is not None else "-" for value in values)
+        lines.append(
+            f"| {notebook} | {before['seconds'] / 60:.1f} | {after['seconds'] / 60:.1f} | {bare / 60:.1f} | "
+            f"{before['seconds'] / after['seconds']:.2f}x | `{MAIN[notebook]}` {main} |"
+        )
+    if totals["after"]:
+        lines.append(
+            f"| all | {totals['before'] / 60:.1f} | {totals['after'] / 60:.1f} | {totals['bare'] / 60:.1f} | "
+            f"{totals['before'] / totals['after']:.2f}x ({totals['before'] / totals['bare']:.2f}x without solutions) | |"
+        )
+    return "\n".join(lines)
+
+
 def replace_between(text: str, marker: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
     if not pattern.search(text):
@@ -159,6 +185,7 @@ def main() -> int:
     text = replace_between(text, "figures", figure_gallery())
     benchmarks = {name: load_record(f"{name}_benchmark") for name in ("featurize", "dask")}
     text = replace_between(text, "benchmarks", benchmark_table(benchmarks))
+    text = replace_between(text, "series", series_timing_table(load_record("series_before_after")))
     README.write_text(text)
     print(f"rewrote the results tables of {README}")
     return 0

@@ -8,7 +8,7 @@ import pytest
 @pytest.mark.notebook
 def test_notebook_07_smoke(smoke_results):
     results = smoke_results["07"]
-    assert results["max_feature_difference"] <= 1e-5 and results["same_order"] is True
+    assert results["max_feature_relative_difference"] <= 1e-4 and results["same_order"] is True
     assert results["dask_lgbm_test_accuracy"] > results["majority_accuracy"]
     assert abs(results["dask_lgbm_test_accuracy"] - results["lgbm_test_accuracy_same_features"]) <= 0.05
     # Throughput is measured, not asserted (benchmarks/dask_featurize.py): with another job on the 2 cores, 2 workers ran slower than 1

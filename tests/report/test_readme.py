@@ -41,6 +41,23 @@ def test_benchmark_table_gives_rates_ratios_and_share_of_peak():
     assert len(lines) == 5
 
 
+def test_series_timing_table_compares_the_finished_pairs_with_and_without_solutions():
+    def run(seconds, solutions, value):
+        return {"seconds": seconds, "solution_seconds": solutions, "returncode": 0, "results": {"lgbm_test_accuracy": value}}
+
+    record = {
+        "notebooks": {
+            "02": {"before": run(3000.0, 0.0, 0.878), "after": run(1500.0, 300.0, 0.872)},
+            "03": {"before": run(600.0, 0.0, None), "after": {"seconds": 60.0, "solution_seconds": None, "returncode": 1, "results": None}},
+        },
+        "summary": {"notebooks": ["02"]},
+    }
+    lines = readme.series_timing_table(record).splitlines()
+    assert lines[2] == "| 02 | 50.0 | 25.0 | 20.0 | 2.00x | `lgbm_test_accuracy` 0.878 / 0.872 |"
+    assert lines[3] == "| all | 50.0 | 25.0 | 20.0 | 2.00x (2.50x without solutions) | |"
+    assert len(lines) == 4  # 03 did not finish on both sides: not compared
+
+
 def test_replace_between_rewrites_only_the_marked_block():
     text = "a\n<!-- results:start -->\nold\n<!-- results:end -->\nb"
     assert readme.replace_between(text, "results", "new") == "a\n<!-- results:start -->\nnew\n<!-- results:end -->\nb"
