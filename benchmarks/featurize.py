@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -27,7 +26,8 @@ import tensorflow as tf  # noqa: E402
 from helpers.data.datasets import load_elpv  # noqa: E402
 from helpers.models.backbones import build_backbone  # noqa: E402
 from helpers.models.features import frozen_outputs, image_batches  # noqa: E402
-from helpers.models.runtime import FrozenNetwork, available_runtimes, default_threads, resolve_runtime  # noqa: E402
+from helpers.models.runtime import FrozenNetwork, available_runtimes, resolve_runtime  # noqa: E402
+from helpers.report.results import machine_description  # noqa: E402
 
 
 def multiply_adds(model: keras.Model) -> int:
@@ -100,7 +100,7 @@ def main() -> None:
     macs = multiply_adds(model)
     result = {
         "command": f"python benchmarks/featurize.py --images {args.images} --image-size {args.image_size} --rounds {args.rounds}",
-        "machine": f"{default_threads()} CPU cores, {platform.processor() or platform.machine()}",
+        "machine": machine_description(),
         "images": args.images, "image_size": args.image_size, "pipeline_runtime": resolve_runtime("auto"),
         "images_per_s": {name: round(value, 1) for name, value in best.items()},
         "pipeline_over_tf_function": round(best["pipeline"] / best["tf_function"], 3),

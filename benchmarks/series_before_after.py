@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import time
 from pathlib import Path
 
 import nbformat
+
+from helpers.report.results import machine_description
 
 REPO = Path(__file__).resolve().parent.parent
 CHECKPOINT = "mobilenet_v2-b0353104.pth"
@@ -101,7 +102,7 @@ def main() -> None:
     }
     record = {
         "command": " ".join(["python", "benchmarks/series_before_after.py", *sys.argv[1:]]),
-        "machine": f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}",
+        "machine": machine_description(),
         "profile": args.profile, "commits": commits, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "notebooks": {},
     }  # fmt: skip
     for position, number in enumerate(part.strip().zfill(2) for part in args.notebooks.split(",")):
