@@ -7,8 +7,9 @@ checkpoint copied in, so neither run downloads it); both run with this virtual e
 own ``helpers``. The notebooks are interleaved, before and after of one notebook back to back, the order
 alternating from one notebook to the next, so a machine that slows down over the hours slows both alike.
 After each run the record is rewritten: per notebook and commit, the runner's wall time, the seconds of the
-exercise solutions (cells tagged ``solution``; the first commit may have none) and the notebook's recorded
-results. A stopped session leaves every finished pair recorded.
+exercise solutions (cells tagged ``solution``; the first commit may have none), the notebook's recorded
+results and when it finished. A stopped session leaves every finished run recorded; ``--resume`` (same commits,
+same ``--workdir``) keeps them and runs only the rest, each pair still back to back.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def run_notebook(tree: Path, cache: Path, profile: str, number: str) -> dict:
         "returncode": completed.returncode,
         "error": completed.stderr.strip().splitlines()[-3:] if completed.returncode else None,
         "results": json.loads(results_file.read_text()) if results_file.exists() else None,
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
 
 
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--profile", default="full")
     parser.add_argument("--workdir", type=Path, default=None, help="where the worktrees and caches go (default: a new temporary folder)")
     parser.add_argument("--output", type=Path, default=REPO / "results" / "series_before_after.json")
+    parser.add_argument("--resume", action="store_true", help="keep the finished runs of --output (same commits) and run the rest")
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="series-ab-"))
@@ -105,9 +108,18 @@ def main() -> None:
         "machine": machine_description(),
         "profile": args.profile, "commits": commits, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "notebooks": {},
     }  # fmt: skip
+    if args.resume and args.output.exists():
+        previous = json.loads(args.output.read_text())
+        if (previous["commits"], previous["profile"]) != (commits, args.profile):
+            raise SystemExit(f"{args.output} records commits {previous['commits']} ({previous['profile']}): resume those, or choose another --output")
+        record["notebooks"] = previous["notebooks"]
+        record["resumed"] = [*previous.get("resumed", []), {"started": record["started"], "machine": record["machine"]}]
+        record["command"], record["machine"], record["started"] = previous["command"], previous["machine"], previous["started"]
     for position, number in enumerate(part.strip().zfill(2) for part in args.notebooks.split(",")):
         order = ("before", "after") if position % 2 == 0 else ("after", "before")
         for which in order:
+            if record["notebooks"].get(number, {}).get(which, {}).get("returncode") == 0:
+                continue  # finished in the run being resumed
             print(f"{number} {which} ...", end=" ", flush=True)
             run = run_notebook(trees[which], caches[which], args.profile, number)
             record["notebooks"].setdefault(number, {})[which] = run

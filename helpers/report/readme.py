@@ -131,7 +131,8 @@ def benchmark_table(records: dict[str, dict]) -> str:
         "pipeline": lambda r: f"{r['pipeline_over_tf_function']:.2f}x `tf.function`, {r['pipeline_over_keras_predict']:.2f}x `predict`",
         "dask_2_worker": lambda r: f"{r['dask_2_over_1_workers']:.2f}x 1 worker, {r['dask_2_workers_over_single_process']:.2f}x one process",
     }
-    lines = ["| MobileNetV2 at 224 px, on this machine's CPU | images/s | measured against |", "| --- | --- | --- |"]
+    machine = records.get("featurize", {}).get("machine", "this machine's CPU")
+    lines = [f"| MobileNetV2 at 224 px, {machine} | images/s | measured against |", "| --- | --- | --- |"]
     for name, key, label in BENCHMARKS:
         record = records.get(name, {})
         if key in record.get("images_per_s", {}):

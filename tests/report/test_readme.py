@@ -30,11 +30,12 @@ def test_profile_table_gives_minutes_and_main_number_per_profile():
 
 def test_benchmark_table_gives_rates_ratios_and_share_of_peak():
     records = {
-        "featurize": {"images_per_s": {"tf_function": 51.9, "pipeline": 84.1}, "pipeline_over_tf_function": 1.62,
+        "featurize": {"machine": "2 CPU cores, AMD EPYC, AVX2 (no AVX-512)", "images_per_s": {"tf_function": 51.9, "pipeline": 84.1}, "pipeline_over_tf_function": 1.62,
                       "pipeline_over_keras_predict": 1.934, "share_of_peak": {"tf_function": 0.375, "pipeline": 0.608}},
         "dask": {"images_per_s": {"dask_2_worker": 73.9}, "dask_2_over_1_workers": 1.775, "dask_2_workers_over_single_process": 0.972},
     }  # fmt: skip
     lines = readme.benchmark_table(records).splitlines()
+    assert lines[0] == "| MobileNetV2 at 224 px, 2 CPU cores, AMD EPYC, AVX2 (no AVX-512) | images/s | measured against |"
     assert lines[2] == "| the `tf.function` forward pass | 51.9 | 0.38 of peak |"
     assert lines[3] == "| the series' pipeline: ELPV arrays to features (`featurize`) | 84.1 | 1.62x `tf.function`, 1.93x `predict`, 0.61 of peak |"
     assert lines[4] == "| Dask, 2 single-threaded workers | 73.9 | 1.77x 1 worker, 0.97x one process |"
