@@ -21,7 +21,8 @@ import numpy as np  # noqa: E402
 
 from helpers.data.catalog import load_dataset  # noqa: E402
 from helpers.models.features import featurize, frozen_network  # noqa: E402
-from helpers.models.runtime import default_threads  # noqa: E402
+from helpers.models.runtime import resolve_runtime  # noqa: E402
+from helpers.report.results import machine_description  # noqa: E402
 from helpers.scale.cluster import connect  # noqa: E402
 from helpers.scale.features import featurize_on_cluster  # noqa: E402
 
@@ -48,7 +49,7 @@ def main() -> None:
                 client.cluster.close()
     result = {
         "command": f"python benchmarks/dask_featurize.py --images {args.images} --image-size {args.image_size} --partition-size {args.partition_size}",
-        "cores": default_threads(), "images": args.images, "images_per_s": {name: round(rate, 1) for name, rate in rates.items()},
+        "machine": machine_description(), "single_process_runtime": resolve_runtime("auto"), "images": args.images, "images_per_s": {name: round(rate, 1) for name, rate in rates.items()},
         "dask_2_over_1_workers": round(rates["dask_2_worker"] / rates["dask_1_worker"], 3),
         "dask_2_workers_over_single_process": round(rates["dask_2_worker"] / rates["single_process"], 3),
     }  # fmt: skip

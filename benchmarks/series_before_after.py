@@ -36,7 +36,21 @@ def worktree(commit: str, folder: Path) -> Path:
     """A clean checkout of ``commit`` at ``folder`` (made once)."""
     if not folder.exists():
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(folder), commit], check=True, capture_output=True)
+    at, wanted = (subprocess.run(["git", "-C", str(where), "rev-parse", f"{ref}^{{commit}}"], capture_output=True, text=True).stdout.strip()
+                  for where, ref in ((folder, "HEAD"), (REPO, commit)))  # fmt: skip
+    if at != wanted:
+        raise SystemExit(f"{folder} is a checkout of {at[:7]}, not {commit}: choose another --workdir")
     return folder
+
+
+def forget_unfinished(cache: Path, runs: list[dict]) -> None:
+    """Remove what a run stopped midway wrote to ``cache`` (files newer than the last finished run), so a resumed
+    run starts from the state a run in one go would have had."""
+    finished = [time.mktime(time.strptime(run["finished"], "%Y-%m-%d %H:%M:%S")) for run in runs if "finished" in run]
+    if finished:
+        for path in cache.rglob("*"):
+            if path.is_file() and path.stat().st_mtime > max(finished) + 1:
+                path.unlink()
 
 
 def empty_cache(folder: Path) -> Path:
@@ -112,9 +126,14 @@ def main() -> None:
         previous = json.loads(args.output.read_text())
         if (previous["commits"], previous["profile"]) != (commits, args.profile):
             raise SystemExit(f"{args.output} records commits {previous['commits']} ({previous['profile']}): resume those, or choose another --output")
+        if previous["machine"] != record["machine"]:
+            raise SystemExit(f"{args.output} was measured on {previous['machine']}, this is {record['machine']}: a pair must share a machine")
         record["notebooks"] = previous["notebooks"]
+        for which, cache in caches.items():
+            forget_unfinished(cache, [runs[which] for runs in previous["notebooks"].values() if which in runs])
         record["resumed"] = [*previous.get("resumed", []), {"started": record["started"], "machine": record["machine"]}]
         record["command"], record["machine"], record["started"] = previous["command"], previous["machine"], previous["started"]
+    record["summary"] = summarize(record)
     for position, number in enumerate(part.strip().zfill(2) for part in args.notebooks.split(",")):
         order = ("before", "after") if position % 2 == 0 else ("after", "before")
         for which in order:

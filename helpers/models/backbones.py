@@ -126,13 +126,18 @@ def build_backbone(
         load_imagenet_weights(base)
     elif name == "mobilenet_v2":
         use_torch_batchnorm_epsilon(base)
-    try:
-        outputs = base.output if layer is None else base.get_layer(layer).output
-    except ValueError:
-        raise ValueError(f"{name} has no layer named {layer!r}: see [l.name for l in build_backbone({name!r}).layers]") from None
+    outputs = layer_output(base, name, layer)
     if not include_top and pooling == "avg":
         outputs = keras.layers.GlobalAveragePooling2D(name="gap")(outputs)
     return keras.Model(inputs, outputs, name=f"{name}_{'classifier' if include_top else 'features'}")
+
+
+def layer_output(model: keras.Model, backbone: str, layer: str | None):
+    """The output of ``model``'s layer named ``layer`` (None: the model's own output), or an error naming the fix."""
+    try:
+        return model.output if layer is None else model.get_layer(layer).output
+    except ValueError:
+        raise ValueError(f"{backbone} has no layer named {layer!r}: see [l.name for l in build_backbone({backbone!r}).layers]") from None
 
 
 def weights_fingerprint(name: str, weights: str | None = "imagenet") -> str:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from helpers.data.datasets import ImageDataset
 from helpers.data.images import read_image, to_rgb
 from helpers.models.augment import brightness_contrast, dihedral_view
-from helpers.models.backbones import build_backbone, weights_fingerprint
+from helpers.models.backbones import build_backbone, layer_output, weights_fingerprint
 from helpers.models.runtime import FrozenNetwork
 from helpers.paths import cache_dir, cached_arrays
 
@@ -103,8 +103,12 @@ def frozen_network(
 ) -> FrozenNetwork:
     """A frozen ImageNet backbone (pooled features, or feature maps with ``pooling=None``) on the fastest runtime."""
     model = build_backbone(backbone, image_size, layer=layer, pooling=pooling)
-    key = f"{backbone}-{weights_fingerprint(backbone)}-{image_size}px-{layer or 'last'}-{pooling or 'maps'}"
-    return FrozenNetwork(model, runtime=runtime, key=key)
+    return FrozenNetwork(model, runtime=runtime, key=_network_key(backbone, image_size, [layer], pooling))
+
+
+def _network_key(backbone: str, image_size: int, layers: list[str | None], pooling: str | None) -> str:
+    """The export cache key of a frozen backbone reading ``layers`` (None: the last), pooled or not."""
+    return f"{backbone}-{weights_fingerprint(backbone)}-{image_size}px-{'+'.join(layer or 'last' for layer in layers)}-{pooling or 'maps'}"
 
 
 def frozen_outputs(
@@ -127,8 +131,7 @@ def frozen_outputs(
     network computes on that augmented image. ``jitter=(brightness, contrast)`` adds one random photometric
     draw per image and view (view 0 stays clean when ``views`` is 1). Cached on disk when the network has a key.
     """
-    if not 1 <= views <= 8:
-        raise ValueError(f"views must be between 1 and 8, not {views}")
+    _check_tta_views(views, "views")
     indices = np.asarray(indices)
 
     def compute() -> dict[str, np.ndarray]:
@@ -156,9 +159,9 @@ def frozen_outputs(
     return arrays["outputs"]
 
 
-def _check_tta_views(tta_views: int) -> None:
+def _check_tta_views(tta_views: int, name: str = "tta_views") -> None:
     if not 1 <= tta_views <= 8:
-        raise ValueError(f"tta_views must be between 1 and 8, not {tta_views}")
+        raise ValueError(f"{name} must be between 1 and 8 (the dihedral views of a square), not {tta_views}")
 
 
 def frozen_pooled_layers(
@@ -168,15 +171,13 @@ def frozen_pooled_layers(
     if len(layers) == 1:
         return frozen_network(backbone, image_size, layer=layers[0], runtime=runtime), {layers[0]: slice(None)}
     maps = build_backbone(backbone, image_size, pooling=None)
-    try:
-        outputs = [maps.output if layer is None else maps.get_layer(layer).output for layer in layers]
-    except ValueError:
-        raise ValueError(f"{backbone} has no layer named one of {layers}: see [l.name for l in build_backbone({backbone!r}).layers]") from None
+    outputs = [layer_output(maps, backbone, layer) for layer in layers]
     pooled = [keras.layers.GlobalAveragePooling2D(name=f"gap_{i}")(output) for i, output in enumerate(outputs)]
     model = keras.Model(maps.input, keras.layers.Concatenate(name="pooled_layers")(pooled), name=f"{backbone}_features")
-    key = f"{backbone}-{weights_fingerprint(backbone)}-{image_size}px-{'+'.join(layer or 'last' for layer in layers)}-avg"
     edges = np.cumsum([0, *(int(output.shape[-1]) for output in outputs)])
-    return FrozenNetwork(model, runtime=runtime, key=key), {layer: slice(edges[i], edges[i + 1]) for i, layer in enumerate(layers)}
+    return FrozenNetwork(model, runtime=runtime, key=_network_key(backbone, image_size, layers, "avg")), {
+        layer: slice(edges[i], edges[i + 1]) for i, layer in enumerate(layers)
+    }
 
 
 def _pooled_blocks(
@@ -279,6 +280,9 @@ def featurize_variants(
     layer pooled, in as many views as any block needs) and caches each block where ``featurize`` reads it.
     """
     indices = np.asarray(indices)
+    empty = [name for name, spec in variants.items() if not spec]
+    if empty:
+        raise ValueError(f"variants {empty} list no [image size, layer, test-time views] block: give each at least one")
     specs = {name: [(int(size), None if layer == "last" else layer, int(views)) for size, layer, views in spec] for name, spec in variants.items()}
     blocks = sorted({block for spec in specs.values() for block in spec}, key=lambda block: (block[0], block[1] or "", block[2]))
     for _, _, views in blocks:
@@ -295,7 +299,17 @@ def featurize_variants(
                 )
 
     def block(size: int, layer: str | None, views: int) -> np.ndarray:
-        return featurize(dataset, indices, backbone=backbone, image_size=size, layer=layer, tta_views=views, runtime=runtime).X
+        return featurize(
+            dataset,
+            indices,
+            backbone=backbone,
+            image_size=size,
+            layer=layer,
+            tta_views=views,
+            batch_size=batch_size,
+            progress=progress,
+            runtime=runtime,
+        ).X
 
     return {name: np.hstack([block(*parts) for parts in spec]) for name, spec in specs.items()}
 

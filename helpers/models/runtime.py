@@ -5,10 +5,11 @@ Keras model with Keras' own ``model.export`` (``format="openvino"`` or ``"onnx"`
 by what determines its weights (written atomically with a checksum manifest; a damaged export is named,
 removed and rebuilt) and runs batches on that runtime with a fixed number of threads. ``runtime="auto"``
 (the default, or ``$TL_RUNTIME``) takes TensorFlow when a GPU is visible, else ONNX Runtime, else OpenVINO,
-else TensorFlow: the order measured on the 2-core CPUs here (``benchmarks/featurize.py``), where ONNX Runtime ran
-MobileNetV2 and the frozen lower parts of notebooks 03 and 04 1.1 to 1.3 times faster than OpenVINO. A model
-whose export a runtime cannot run (a ``Normalization`` layer's constants become extra ONNX inputs) takes the
-next one under ``auto``; ``network.runtime`` says which ran.
+else TensorFlow: the order measured on the 2-core AVX2 CPU here (``benchmarks/featurize.py``), where ONNX Runtime
+ran MobileNetV2, and its lower part at the sizes and layers of notebooks 03 and 04, 1.1 to 1.3 times faster than
+OpenVINO. A model whose export a runtime cannot run takes the next one under ``auto``: tf2onnx makes the
+constants of a ``Normalization`` layer (notebook 03's lesson model has one) extra ONNX inputs, so such a model
+runs on OpenVINO. ``network.runtime`` says which ran.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class FrozenNetwork:
         self.key = key
         self._temporary: tempfile.TemporaryDirectory | None = None
         chosen = resolve_runtime(runtime)
-        automatic = (runtime or "auto") == "auto" and not os.environ.get(RUNTIME_ENV)
+        automatic = (runtime or "auto") == "auto" and os.environ.get(RUNTIME_ENV, "auto") in ("", "auto")
         for self.runtime in [chosen, *(name for name in available_runtimes() if automatic and name != chosen)]:
             try:
                 self._run = self._compile()
@@ -113,6 +114,8 @@ class FrozenNetwork:
 
             forward = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
             return lambda x: np.asarray(forward(tf.constant(x)))
+        if self.runtime == "onnxruntime":
+            _check_onnx_exportable(self.model)
         folder = self._exported()
         if self.runtime == "openvino":
             import openvino as ov
@@ -191,6 +194,21 @@ def _per_thread_requests(compiled) -> Callable[[np.ndarray], np.ndarray]:
         return np.asarray(local.request.infer(np.ascontiguousarray(x, dtype=np.float32))[0])
 
     return infer
+
+
+def _check_onnx_exportable(model: keras.Model) -> None:
+    """Fail fast, before a tf2onnx export of several seconds, on layers whose constants that export makes inputs."""
+    normalizing = [layer.name for layer in _all_layers(model) if isinstance(layer, keras.layers.Normalization)]
+    if normalizing:
+        raise UnsupportedExport(f"the ONNX export of {model.name} would ask for the constants of {', '.join(normalizing)} as inputs")
+
+
+def _all_layers(model: keras.Model):
+    """Every layer of ``model``, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
 
 
 def _openvino_config(threads: int) -> dict:

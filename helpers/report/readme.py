@@ -131,10 +131,12 @@ def benchmark_table(records: dict[str, dict]) -> str:
         "pipeline": lambda r: f"{r['pipeline_over_tf_function']:.2f}x `tf.function`, {r['pipeline_over_keras_predict']:.2f}x `predict`",
         "dask_2_worker": lambda r: f"{r['dask_2_over_1_workers']:.2f}x 1 worker, {r['dask_2_workers_over_single_process']:.2f}x one process",
     }
-    machine = records.get("featurize", {}).get("machine", "this machine's CPU")
-    lines = [f"| MobileNetV2 at 224 px, {machine} | images/s | measured against |", "| --- | --- | --- |"]
+    machine = records.get("featurize", {}).get("machine")
+    lines = [f"| MobileNetV2 at 224 px, {machine or 'on this machine'} | images/s | measured against |", "| --- | --- | --- |"]
     for name, key, label in BENCHMARKS:
         record = records.get(name, {})
+        if record.get("machine") != machine:
+            label += f" (another run: {record.get('machine', 'machine not recorded')})"
         if key in record.get("images_per_s", {}):
             share = record.get("share_of_peak", {}).get(key)
             against = ", ".join(part for part in [ratios[key](record) if key in ratios else "", f"{share:.2f} of peak" if share else ""] if part)
@@ -154,7 +156,7 @@ def series_timing_table(record: dict) -> str:
         before, after = runs["before"], runs["after"]
         bare = after["seconds"] - (after["solution_seconds"] or 0)
         totals = {"before": totals["before"] + before["seconds"], "after": totals["after"] + after["seconds"], "bare": totals["bare"] + bare}
-        values = [run["results"].get(MAIN[notebook]) for run in (before, after)]
+        values = [(run["results"] or {}).get(MAIN[notebook]) for run in (before, after)]
         main = " / ".join(f"{value:.3f}" if value is not None else "-" for value in values)
         lines.append(
             f"| {notebook} | {before['seconds'] / 60:.1f} | {after['seconds'] / 60:.1f} | {bare / 60:.1f} | "

@@ -89,8 +89,10 @@ def test_cache_key_changes_with_everything_that_changes_the_features():
 def test_featurize_rejects_a_bad_number_of_views():
     with pytest.raises(ValueError, match="tta_views"):
         featurize(in_memory_dataset(), np.arange(2), tta_views=9)
-    with pytest.raises(ValueError, match="tta_views must be between 1 and 8, not 0"):
+    with pytest.raises(ValueError, match=r"tta_views must be between 1 and 8 \(the dihedral views of a square\), not 0"):
         featurize_variants(in_memory_dataset(), np.arange(2), {"no views": [[32, "last", 0]]})
+    with pytest.raises(ValueError, match=r"variants \['nothing'\] list no \[image size, layer, test-time views\] block"):
+        featurize_variants(in_memory_dataset(), np.arange(2), {"last": [[32, "last", 1]], "nothing": []})
 
 
 def test_variants_computed_together_equal_each_block_computed_alone():
