@@ -1,10 +1,11 @@
-"""Wall time of the notebook series at two commits on this machine, in one session: before against after.
+"""Wall time of the notebook series at two commits (or one commit under two settings) on this machine, in one session.
 
     python benchmarks/series_before_after.py BEFORE AFTER [--notebooks 01,02,03,04,06] [--profile full] [--output FILE]
+    python benchmarks/series_before_after.py HEAD HEAD --before-env TL_RUNTIME=tensorflow   # the runtime alone
 
 Each commit is checked out into a worktree of its own with an empty cache of its own (only the ImageNet
 checkpoint copied in, so neither run downloads it); both run with this virtual environment, each importing its
-own ``helpers``. The notebooks are interleaved, before and after of one notebook back to back, the order
+own ``helpers``, under its own ``--before-env``/``--after-env`` variables. The notebooks are interleaved, before and after of one notebook back to back, the order
 alternating from one notebook to the next, so a machine that slows down over the hours slows both alike.
 After each run the record is rewritten: per notebook and commit, the runner's wall time, the seconds of the
 exercise solutions (cells tagged ``solution``; the first commit may have none), the notebook's recorded
@@ -68,10 +69,11 @@ def solution_seconds(executed: Path) -> float:
     return sum(float(cell.metadata.get("papermill", {}).get("duration") or 0) for cell in cells if "solution" in cell.metadata.get("tags", []))
 
 
-def run_notebook(tree: Path, cache: Path, profile: str, number: str) -> dict:
+def run_notebook(tree: Path, cache: Path, profile: str, number: str, variables: dict[str, str]) -> dict:
     """Run one notebook of ``tree`` through its own runner; its wall time, solution seconds and recorded results."""
     environment = {**os.environ, "PYTHONPATH": str(tree), "TL_CACHE_DIR": str(cache), "TF_ENABLE_ONEDNN_OPTS": "1"}
     environment.pop("TL_RUNTIME", None)
+    environment.update(variables)
     start = time.perf_counter()
     completed = subprocess.run(
         [sys.executable, "-m", "helpers.runner", "--profile", profile, "--notebooks", number],
@@ -99,6 +101,14 @@ def summarize(record: dict) -> dict:
             "before_over_after": round(total["before"] / total["after"], 3) if total["after"] else None}  # fmt: skip
 
 
+def variables(assignments: list[str]) -> dict[str, str]:
+    """``["NAME=value", ...]`` as a dict, each checked to have its ``=``."""
+    bad = [item for item in assignments if "=" not in item]
+    if bad:
+        raise SystemExit(f"environment settings {bad} are not NAME=value")
+    return dict(item.split("=", 1) for item in assignments)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before")
@@ -108,7 +118,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None, help="where the worktrees and caches go (default: a new temporary folder)")
     parser.add_argument("--output", type=Path, default=REPO / "results" / "series_before_after.json")
     parser.add_argument("--resume", action="store_true", help="keep the finished runs of --output (same commits) and run the rest")
+    parser.add_argument("--before-env", action="append", default=[], metavar="NAME=VALUE", help="a variable set for the before runs")
+    parser.add_argument("--after-env", action="append", default=[], metavar="NAME=VALUE", help="a variable set for the after runs")
     args = parser.parse_args()
+    environments = {"before": variables(args.before_env), "after": variables(args.after_env)}
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="series-ab-"))
     trees = {which: worktree(commit, workdir / which) for which, commit in (("before", args.before), ("after", args.after))}
@@ -120,12 +133,12 @@ def main() -> None:
     record = {
         "command": " ".join(["python", "benchmarks/series_before_after.py", *sys.argv[1:]]),
         "machine": machine_description(),
-        "profile": args.profile, "commits": commits, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "notebooks": {},
+        "profile": args.profile, "commits": commits, "environments": environments, "started": time.strftime("%Y-%m-%d %H:%M:%S"), "notebooks": {},
     }  # fmt: skip
     if args.resume and args.output.exists():
         previous = json.loads(args.output.read_text())
-        if (previous["commits"], previous["profile"]) != (commits, args.profile):
-            raise SystemExit(f"{args.output} records commits {previous['commits']} ({previous['profile']}): resume those, or choose another --output")
+        if (previous["commits"], previous.get("environments", {}), previous["profile"]) != (commits, environments, args.profile):
+            raise SystemExit(f"{args.output} records another pair ({previous['commits']}, {previous.get('environments')}): choose another --output")
         if previous["machine"] != record["machine"]:
             raise SystemExit(f"{args.output} was measured on {previous['machine']}, this is {record['machine']}: a pair must share a machine")
         record["notebooks"] = previous["notebooks"]
@@ -140,7 +153,7 @@ def main() -> None:
             if record["notebooks"].get(number, {}).get(which, {}).get("returncode") == 0:
                 continue  # finished in the run being resumed
             print(f"{number} {which} ...", end=" ", flush=True)
-            run = run_notebook(trees[which], caches[which], args.profile, number)
+            run = run_notebook(trees[which], caches[which], args.profile, number, environments[which])
             record["notebooks"].setdefault(number, {})[which] = run
             record["summary"] = summarize(record)
             args.output.write_text(json.dumps(record, indent=2) + "\n")

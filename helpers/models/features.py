@@ -299,17 +299,8 @@ def featurize_variants(
                 )
 
     def block(size: int, layer: str | None, views: int) -> np.ndarray:
-        return featurize(
-            dataset,
-            indices,
-            backbone=backbone,
-            image_size=size,
-            layer=layer,
-            tta_views=views,
-            batch_size=batch_size,
-            progress=progress,
-            runtime=runtime,
-        ).X
+        options = {"backbone": backbone, "batch_size": batch_size, "progress": progress, "runtime": runtime}
+        return featurize(dataset, indices, image_size=size, layer=layer, tta_views=views, **options).X
 
     return {name: np.hstack([block(*parts) for parts in spec]) for name, spec in specs.items()}
 

@@ -144,28 +144,39 @@ def benchmark_table(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def _arm(record: dict, which: str) -> str:
+    """``commit`` or ``commit with NAME=value``: what one side of a before/after record ran."""
+    settings = " ".join(f"{name}={value}" for name, value in record.get("environments", {}).get(which, {}).items())
+    return f"`{record['commits'][which][:7]}`" + (f" with `{settings}`" if settings else "")
+
+
 def series_timing_table(record: dict) -> str:
-    """Per notebook: minutes before and after (and after without the exercise solutions, which the before commit
-    did not have), their ratio and the main number of each, from ``results/series_before_after.json``."""
-    header = "| notebook | before: min | after: min | after without solutions: min | before / after | main number: before / after |"
-    lines = [header, "| --- | --- | --- | --- | --- | --- |"]
-    totals = {"before": 0.0, "after": 0.0, "bare": 0.0}
-    for notebook, runs in record.get("notebooks", {}).items():
-        if notebook not in record.get("summary", {}).get("notebooks", []):
-            continue
-        before, after = runs["before"], runs["after"]
-        bare = after["seconds"] - (after["solution_seconds"] or 0)
-        totals = {"before": totals["before"] + before["seconds"], "after": totals["after"] + after["seconds"], "bare": totals["bare"] + bare}
-        values = [(run["results"] or {}).get(MAIN[notebook]) for run in (before, after)]
+    """Per notebook both sides finished: minutes before and after, their ratio with and without the exercise
+    solutions, and the main number of each, from a ``benchmarks/series_before_after.py`` record."""
+    if not record:
+        return "Not measured yet: run `python benchmarks/series_before_after.py`."
+    lines = [
+        f"Before: {_arm(record, 'before')}; after: {_arm(record, 'after')}; {record.get('machine', 'machine not recorded')}.",
+        "",
+        "| notebook | before: min | after: min | before / after | without solutions | main number: before / after |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    totals = dict.fromkeys(("before", "after", "before_bare", "after_bare"), 0.0)
+    for notebook in record.get("summary", {}).get("notebooks", []):
+        runs = record["notebooks"][notebook]
+        seconds = {which: runs[which]["seconds"] for which in ("before", "after")}
+        bare = {f"{which}_bare": runs[which]["seconds"] - (runs[which]["solution_seconds"] or 0) for which in ("before", "after")}
+        totals = {key: totals[key] + value for key, value in {**seconds, **bare}.items()}
+        values = [(runs[which]["results"] or {}).get(MAIN[notebook]) for which in ("before", "after")]
         main = " / ".join(f"{value:.3f}" if value is not None else "-" for value in values)
         lines.append(
-            f"| {notebook} | {before['seconds'] / 60:.1f} | {after['seconds'] / 60:.1f} | {bare / 60:.1f} | "
-            f"{before['seconds'] / after['seconds']:.2f}x | `{MAIN[notebook]}` {main} |"
+            f"| {notebook} | {seconds['before'] / 60:.1f} | {seconds['after'] / 60:.1f} | {seconds['before'] / seconds['after']:.2f}x | "
+            f"{bare['before_bare'] / bare['after_bare']:.2f}x | `{MAIN[notebook]}` {main} |"
         )
     if totals["after"]:
         lines.append(
-            f"| all | {totals['before'] / 60:.1f} | {totals['after'] / 60:.1f} | {totals['bare'] / 60:.1f} | "
-            f"{totals['before'] / totals['after']:.2f}x ({totals['before'] / totals['bare']:.2f}x without solutions) | |"
+            f"| all | {totals['before'] / 60:.1f} | {totals['after'] / 60:.1f} | {totals['before'] / totals['after']:.2f}x | "
+            f"{totals['before_bare'] / totals['after_bare']:.2f}x | |"
         )
     return "\n".join(lines)
 

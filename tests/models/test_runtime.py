@@ -54,12 +54,12 @@ def test_a_model_onnx_cannot_run_takes_the_next_runtime_under_auto(monkeypatch, 
     """The lesson of notebook 03 normalizes with keras.layers.Normalization: tf2onnx makes its constants inputs."""
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
     inputs = keras.Input((96, 96, 3))
-    scaled = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0, 3500.0, 3400.0])(inputs)
+    scaled = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0, 3500.0, 3400.0], name="scale")(inputs)
     model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(scaled)))
     network = FrozenNetwork(model, key="test-normalization")
     assert network.runtime == "openvino"
     assert relative_difference(network(images), FrozenNetwork(model, runtime="tensorflow")(images)) < 1e-5
-    with pytest.raises(ValueError, match="ONNX export of .* would ask for the constants of normalization as inputs.*runtime='openvino'"):
+    with pytest.raises(ValueError, match="ONNX export of .* would ask for the constants of scale as inputs.*runtime='openvino'"):
         FrozenNetwork(model, runtime="onnxruntime", key="test-normalization")
     monkeypatch.setenv(RUNTIME_ENV, "auto")  # the variable set to auto still falls back
     assert FrozenNetwork(model, key="test-normalization").runtime == "openvino"

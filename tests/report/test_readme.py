@@ -47,16 +47,22 @@ def test_series_timing_table_compares_the_finished_pairs_with_and_without_soluti
         return {"seconds": seconds, "solution_seconds": solutions, "returncode": 0, "results": {"lgbm_test_accuracy": value}}
 
     record = {
+        "commits": {"before": "8307ccb0" * 5, "after": "8307ccb0" * 5},
+        "environments": {"before": {"TL_RUNTIME": "tensorflow"}, "after": {}},
+        "machine": "2 CPU cores, AMD EPYC, AVX2 (no AVX-512)",
         "notebooks": {
-            "02": {"before": run(3000.0, 0.0, 0.878), "after": run(1500.0, 300.0, 0.872)},
+            "02": {"before": run(3000.0, 600.0, 0.878), "after": run(1500.0, 300.0, 0.872)},
             "03": {"before": run(600.0, 0.0, None), "after": {"seconds": 60.0, "solution_seconds": None, "returncode": 1, "results": None}},
         },
         "summary": {"notebooks": ["02"]},
     }
     lines = readme.series_timing_table(record).splitlines()
-    assert lines[2] == "| 02 | 50.0 | 25.0 | 20.0 | 2.00x | `lgbm_test_accuracy` 0.878 / 0.872 |"
-    assert lines[3] == "| all | 50.0 | 25.0 | 20.0 | 2.00x (2.50x without solutions) | |"
-    assert len(lines) == 4  # 03 did not finish on both sides: not compared
+    assert lines[0] == "Before: `8307ccb` with `TL_RUNTIME=tensorflow`; after: `8307ccb`; 2 CPU cores, AMD EPYC, AVX2 (no AVX-512)."
+    assert lines[4] == "| 02 | 50.0 | 25.0 | 2.00x | 2.00x | `lgbm_test_accuracy` 0.878 / 0.872 |"
+    assert lines[5] == "| all | 50.0 | 25.0 | 2.00x | 2.00x | |"
+    assert len(lines) == 6  # 03 did not finish on both sides: not compared
+    record["notebooks"]["02"]["before"]["solution_seconds"] = 0.0  # a before commit without solutions
+    assert readme.series_timing_table(record).splitlines()[4] == "| 02 | 50.0 | 25.0 | 2.00x | 2.50x | `lgbm_test_accuracy` 0.878 / 0.872 |"
 
 
 def test_replace_between_rewrites_only_the_marked_block():
