@@ -73,18 +73,16 @@ def featurize_partition(job: FeatureJob, images, labels: np.ndarray, indices: np
     if isinstance(images, tuple):
         images = _source_images(*images)
     from helpers.models.augment import dihedral_view
-    from helpers.models.features import image_batches, resize_batch
+    from helpers.models.features import frozen_input_batches
 
     key = f"{job.network.name}-{job.network.runtime}-{job.network.threads}"
     if key not in _COMPILED:
         _COMPILED[key] = job.network.compile()
     network = _COMPILED[key]
     which = range(job.tta_views) if view is None else [view]
-    if isinstance(images, list):  # file paths, decoded in parallel
-        files = ImageDataset("partition", np.asarray(labels), ["unknown"], pd.DataFrame(index=range(len(images))), paths=[Path(p) for p in images])
-        batches = list(image_batches(files, np.arange(len(images)), job.image_size, job.batch_size, with_labels=False))
-    else:  # resized directly: a tf.data pipeline built for every task cost more than the resizing
-        batches = [resize_batch(images[k : k + job.batch_size], job.image_size) for k in range(0, len(images), job.batch_size)]
+    source = {"paths": [Path(p) for p in images]} if isinstance(images, list) else {"images": images}  # file paths or pixels
+    partition = ImageDataset("partition", np.asarray(labels), ["unknown"], pd.DataFrame(index=range(len(images))), **source)
+    batches = list(frozen_input_batches(partition, np.arange(len(images)), job.image_size, job.batch_size))
     views = [np.concatenate([network(dihedral_view(batch, v)) for batch in batches]) for v in which]
     features = np.mean(views, axis=0).astype(np.float32)
     columns = [np.asarray(indices, dtype=np.int64), np.asarray(labels, dtype=np.int64), *features.T]

@@ -14,6 +14,12 @@ def test_dihedral_views_are_the_eight_symmetries():
     assert len({v.tobytes() for v in views}) == 8
 
 
+def test_dihedral_view_of_a_numpy_batch_is_the_tensor_one():
+    images = np.arange(2 * 3 * 3 * 2, dtype=np.float32).reshape(2, 3, 3, 2)
+    for view in range(8):
+        np.testing.assert_array_equal(dihedral_view(images, view), dihedral_view(tf.constant(images), view).numpy())
+
+
 def test_random_dihedral_returns_one_of_the_eight_views():
     images = tf.random.uniform((16, 5, 5, 3))
     out = random_dihedral(images).numpy()

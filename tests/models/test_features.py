@@ -13,6 +13,7 @@ from helpers.models.features import (
     featurize,
     featurize_variant,
     featurize_variants,
+    frozen_input_batches,
     frozen_network,
     frozen_outputs,
     image_batches,
@@ -37,6 +38,24 @@ def test_in_memory_batches_are_resized_rgb_in_pixel_range():
     assert labels.tolist() == [0, 0, 0]
     assert 0 <= images.min() and images.max() <= 255
     np.testing.assert_array_equal(images[..., 0], images[..., 2])  # grayscale repeated into RGB
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_frozen_input_batches_are_the_batches_of_image_batches(tmp_path, in_memory):
+    import cv2
+
+    dataset = in_memory_dataset(n=5, size=40)
+    if not in_memory:
+        paths = [tmp_path / f"{i}.png" for i in range(len(dataset))]
+        for path, image in zip(paths, dataset.images):
+            cv2.imwrite(str(path), image)
+        dataset = ImageDataset("files", dataset.labels, dataset.class_names, dataset.meta, paths=paths)
+    indices = np.array([4, 0, 2])
+    batches = list(frozen_input_batches(dataset, indices, image_size=20, batch_size=2))
+    expected = [batch.numpy() for batch in image_batches(dataset, indices, image_size=20, batch_size=2, with_labels=False)]
+    assert [batch.shape for batch in batches] == [(2, 20, 20, 3), (1, 20, 20, 3)]
+    for batch, same in zip(batches, expected):
+        np.testing.assert_array_equal(batch, same)
 
 
 def test_file_batches_decode_colour_files_in_order(tmp_path):
