@@ -77,8 +77,7 @@ def image_batches(
         source = tf.data.Dataset.from_tensor_slices((dataset.images[indices], labels))
         if shuffle:
             source = source.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
-        # one batch resized at a time, beside the network (prefetch): parallel resizes took the cores the runtime
-        # needs (measured on 2 cores: 49 or 86 img/s from one pass to the next with AUTOTUNE, 86 every pass with 1)
+        # one batch resized at a time, ahead of the model (prefetch): parallel resizes took the cores it needs
         batches = source.batch(batch_size).map(lambda images, y: (resize_batch(images, image_size), y), num_parallel_calls=1)
     else:
         source = tf.data.Dataset.from_tensor_slices(([str(dataset.paths[i]) for i in indices], labels))

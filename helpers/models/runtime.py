@@ -7,9 +7,9 @@ removed and rebuilt) and runs batches on that runtime with a fixed number of thr
 (the default, or ``$TL_RUNTIME``) takes TensorFlow when a GPU is visible, else ONNX Runtime, else OpenVINO,
 else TensorFlow: the order measured on the 2-core AVX2 CPU here (``benchmarks/featurize.py``), where ONNX Runtime
 ran MobileNetV2, and its lower part at the sizes and layers of notebooks 03 and 04, as fast as OpenVINO or up
-to 1.3 times faster (from run to run). A model whose export a runtime cannot run takes the next one under ``auto``: tf2onnx makes the
-constants of a ``Normalization`` layer (notebook 03's lesson model has one) extra ONNX inputs, so such a model
-runs on OpenVINO. ``network.runtime`` says which ran.
+to 1.3 times faster (from run to run). A model whose export a runtime cannot run takes the next one under
+``auto``: tf2onnx makes the constants of a ``Normalization`` layer (notebook 03's lesson model has one) extra
+ONNX inputs, so such a model runs on OpenVINO. ``network.runtime`` says which ran.
 """
 
 from __future__ import annotations
