@@ -11,16 +11,13 @@ import tensorflow as tf
 def dihedral_view(images: tf.Tensor | np.ndarray, view: int) -> tf.Tensor | np.ndarray:
     """One of the 8 flips/90-degree rotations of a square batch (view 0 is the identity); a numpy batch gives a
     numpy view of it, without copying."""
-    if isinstance(images, np.ndarray):
-        images = images.transpose(0, 2, 1, 3) if view >= 4 else images
-        images = images[:, :, ::-1] if view % 4 in (1, 3) else images
-        return images[:, ::-1] if view % 4 in (2, 3) else images
+    transpose = np.transpose if isinstance(images, np.ndarray) else tf.transpose
     if view >= 4:
-        images = tf.transpose(images, (0, 2, 1, 3))
+        images = transpose(images, (0, 2, 1, 3))
     if view % 4 in (1, 3):
-        images = tf.reverse(images, axis=[2])
+        images = images[:, :, ::-1]
     if view % 4 in (2, 3):
-        images = tf.reverse(images, axis=[1])
+        images = images[:, ::-1]
     return images
 
 
