@@ -15,9 +15,15 @@ STAMP := $(VENV)/.installed
 # (e.g. AMD EPYC with AVX2) asking for them made training 1.08x and TensorFlow's forward pass 1.5x faster. 0: off.
 export TF_ENABLE_ONEDNN_OPTS ?= 1
 
-.PHONY: run test test-fast lint format readme site benchmark lab clean-outputs
+.PHONY: run test test-fast lint format readme record site benchmark lab clean-outputs
+
+# The series is pinned to Python 3.11: say so before anything is installed (the venv's Python once it exists).
+CHECKED_PYTHON = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 
 $(STAMP): requirements.txt pyproject.toml
+	@$(CHECKED_PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "This series needs Python 3.11; $(CHECKED_PYTHON) is $$($(CHECKED_PYTHON) --version 2>&1 | head -n 1):" \
+	  "run make PYTHON=python3.11 (e.g. from conda create -n tl python=3.11)."; exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -31,7 +37,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not notebook"
+	$(PY) -m pytest -m "not notebook and not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -42,6 +48,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 readme: $(STAMP)
+	$(PY) -m helpers.report.readme
+
+# rerun NOTEBOOKS of PROFILE from an empty cache into results/<profile>_profile.json, then the README's tables
+record: $(STAMP)
+	$(PY) -m helpers.report.records --profile $(PROFILE) --notebooks $(NOTEBOOKS)
 	$(PY) -m helpers.report.readme
 
 site: $(STAMP)

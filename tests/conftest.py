@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,25 +11,15 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from helpers.paths import CACHE_DIR_ENV, cache_root  # noqa: E402
+from helpers.report.records import fresh_cache  # noqa: E402
 from helpers.runner import run_series  # noqa: E402
-
-
-def shared_weights() -> Path:
-    """The user's converted-weights cache, converted once if missing: every test session starts from it."""
-    from helpers.models.imagenet import _reference_classifier, checkpoint_path, converted_weights_path
-
-    _reference_classifier()
-    checkpoint_path()
-    return converted_weights_path().parent
 
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
     """Features, exports and outputs of this test session live in a temporary folder (inherited by kernels);
     its weights are a copy of the shared converted-weights cache, so no test converts them again."""
-    weights = shared_weights()
-    cache = tmp_path_factory.mktemp("cache")
-    shutil.copytree(weights, cache / "weights", ignore=shutil.ignore_patterns("*.whl", "tmp-*", ".*"))
+    cache = fresh_cache(tmp_path_factory.mktemp("cache"))
     previous = os.environ.get(CACHE_DIR_ENV)
     os.environ[CACHE_DIR_ENV] = str(cache)
     assert cache_root() == cache

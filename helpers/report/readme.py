@@ -1,7 +1,8 @@
-"""The README's results tables, written from the recorded runs in ``results/`` (``python -m helpers.report.readme``).
+"""The tables of README.md and docs/, written from the recorded runs in ``results/`` (``make readme``).
 
-Every number in those tables comes from ``results/<profile>_profile.json`` and ``results/<name>_benchmark.json``; the tables sit between marker
-comments in README.md and are rewritten whole, so no number there is ever typed by hand.
+Every number in them comes from ``results/<profile>_profile.json`` and ``results/<name>_benchmark.json``;
+each table sits between marker comments and is rewritten whole, so no number there is ever typed by hand.
+``render(path)`` is what ``make readme`` writes into a document; a test checks each equals its file.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import re
 import sys
 from pathlib import Path
 
+from helpers.report.records import PROVENANCE, load_profile_record, notebook_results
 from helpers.report.results import RECORDED_RESULTS, notebook_seconds
 
 README = RECORDED_RESULTS.parent / "README.md"
+DOCS = README.parent / "docs"
 #: the recorded profiles, as columns; full_b91df8b is the last complete full run, of the code before the restructuring
 PROFILES = ("smoke", "workshop", "full", "full_b91df8b")
 #: (notebook, result key, what it is) for the headline table, in reading order
@@ -98,17 +101,73 @@ def profile_table(records: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def figure_gallery(figures_dir: Path = README.parent / "docs" / "figures") -> str:
-    """One figure per notebook (those copied into ``docs/figures``), each linked to its page of the course site."""
+#: what each notebook teaches, in a line of the README's table
+LEARN = {
+    "01": "a frozen `keras.applications` MobileNetV2 as a featurizer, offline ImageNet weights checked "
+    "on a cat photo, the linear probe",
+    "02": "LightGBM on those features with honest cross-validation, what helps (size, test-time "
+    "augmentation, layers), bootstrap intervals, one scikit-learn pipeline",
+    "03": "backbone -> GAP -> Dense, the head as a logistic regression, fine-tuning the top blocks with "
+    "BatchNorm frozen, callbacks, soft targets, the CPU trick and the GPU path",
+    "04": "CAM in a few lines and Grad-CAM with a gradient tape; localization measured without boxes "
+    "(mosaics, the pointing game) and the pooling that makes it hold",
+    "05": "series as `(samples, time, channels)`, an FCN with GAP against an LSTM and MiniRocket, "
+    "BatchNorm on small sets, 1-D CAM, faults found on synthetic telemetry",
+    "06": "a planted shortcut found from training CAMs alone, removed by inpainting, trained away with a "
+    "CAM penalty, uncertain labels relabeled",
+    "07": "the featurizer on a Dask cluster into Parquet, resumable; LightGBM on the cluster; "
+    "throughput against workers",
+}
+
+
+def notebook_title(path: Path) -> str:
+    """``01 CNN featurization`` from a notebook whose first line is ``# 01 · CNN featurization: ...``."""
+    import nbformat
+
+    first = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
+    return first.lstrip("# ").split(":")[0].replace(" · ", " ").strip()
+
+
+def notebook_table(figures_dir: Path = DOCS / "figures") -> str:
+    """Each notebook linked to its source, what it teaches and one figure of its full-profile run."""
     from helpers.runner import notebook_paths
 
-    pages = {path.name[:2]: path.stem for path in notebook_paths()}
-    lines = ["| notebook | one figure of its full-profile run |", "| --- | --- |"]
-    for notebook, name in FIGURES.items():
-        if (figures_dir / name).exists() and notebook in pages:
-            page = f"outputs/site/full/{pages[notebook]}.html"
-            image = f'<img src="docs/figures/{name}" width="{FIGURE_WIDTH // 2}">'
-            lines.append(f"| [{notebook}]({page}) ({pages[notebook][3:].replace('_', ' ')}) | {image} |")
+    lines = ["| notebook | what you learn | one figure of its full-profile run |", "| --- | --- | --- |"]
+    for path in notebook_paths():
+        number = path.name[:2]
+        title = notebook_title(path)
+        name = FIGURES.get(number)
+        figure = f'<img src="docs/figures/{name}" width="{FIGURE_WIDTH // 2}">'
+        shown = figure if name and (figures_dir / name).exists() else ""
+        link = f"[{title}](notebooks/{path.name})"
+        lines.append(f"| {link} | {LEARN.get(number, '')} | {shown} |")
+    return "\n".join(lines)
+
+
+def results_section(record: dict) -> str:
+    """The full profile's headline table and where it was recorded."""
+    machines = sorted({stamp.get("machine", "") for stamp in record.get(PROVENANCE, {}).values()} - {""})
+    where = f" on {'; '.join(machines)}" if machines else ""
+    return (
+        f"The full profile{where}, on the shared ELPV split and aeon's BasicMotions and JapaneseVowels. "
+        "Every number was recorded by its notebook into "
+        "[results/full_profile.json](results/full_profile.json); the commit of each run is in "
+        "[docs/profiles.md](docs/profiles.md).\n\n" + headline_table(notebook_results(record))
+    )
+
+
+def provenance_table(records: dict[str, dict]) -> str:
+    """Per recorded profile and notebook: the commit, date, machine and runtime of the run it holds."""
+    lines = ["| profile | notebook | commit | date | machine | runtime |", "| --- | --- | --- | --- | --- | --- |"]
+    for profile, record in records.items():
+        stamps = record.get(PROVENANCE, {})
+        for notebook in notebook_results(record):
+            stamp = stamps.get(notebook)
+            if stamp is None:
+                lines.append(f"| {profile} | {notebook} | not recorded | - | - | - |")
+                continue
+            cells = [f"`{stamp['commit'][:7]}`", stamp["date"], stamp["machine"], stamp["runtime"]]
+            lines.append(f"| {profile} | {notebook} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -188,20 +247,46 @@ def replace_between(text: str, marker: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
+def tables() -> dict[str, str]:
+    """Marker name -> the table written between its markers, from the records in ``results/``."""
+    records = {profile: load_profile_record(profile) for profile in PROFILES}
+    results = {profile: notebook_results(record) for profile, record in records.items()}
+    benchmarks = {name: load_record(f"{name}_benchmark") for name in ("featurize", "dask")}
+    return {
+        "notebooks": notebook_table(),
+        "results": results_section(records["full"]),
+        "profiles": profile_table(results),
+        "provenance": provenance_table({p: r for p, r in records.items() if r}),
+        "benchmarks": benchmark_table(benchmarks),
+        "series": series_timing_table(load_record("series_before_after")),
+    }
+
+
+#: the documents ``make readme`` writes, and the tables each one holds
+DOCUMENTS = {
+    README: ("notebooks", "results"),
+    DOCS / "profiles.md": ("profiles", "provenance"),
+    DOCS / "performance.md": ("benchmarks", "series"),
+}
+
+
+def render(path: Path, written: dict[str, str] | None = None) -> str:
+    """The text of ``path`` with each of its tables rewritten from the records."""
+    written = tables() if written is None else written
+    text = path.read_text()
+    for marker in DOCUMENTS[path]:
+        text = replace_between(text, marker, written[marker])
+    return text
+
+
 def main() -> int:
     run_dir = README.parent / "outputs" / "full"
     if run_dir.exists():
         print(f"copied {len(copy_figures(run_dir))} figures of {run_dir} into docs/figures")
-    records = {profile: load_record(f"{profile}_profile") for profile in PROFILES}
-    text = README.read_text()
-    text = replace_between(text, "results", headline_table(records["full"]))
-    text = replace_between(text, "profiles", profile_table(records))
-    text = replace_between(text, "figures", figure_gallery())
-    benchmarks = {name: load_record(f"{name}_benchmark") for name in ("featurize", "dask")}
-    text = replace_between(text, "benchmarks", benchmark_table(benchmarks))
-    text = replace_between(text, "series", series_timing_table(load_record("series_before_after")))
-    README.write_text(text)
-    print(f"rewrote the results tables of {README}")
+    written = tables()
+    for path in DOCUMENTS:
+        path.write_text(render(path, written))
+        print(f"rewrote the tables of {path.relative_to(README.parent)}")
     return 0
 
 

@@ -12,6 +12,8 @@ from helpers.paths import atomic_write_bytes
 
 #: the runs recorded in the repository: ``results/<profile>_profile.json``
 RECORDED_RESULTS = Path(__file__).resolve().parents[2] / "results"
+#: the key of a profile record that holds, per notebook, the commit, date, machine and runtime of its run
+PROVENANCE = "provenance"
 
 
 def machine_description(cpuinfo: str | None = None) -> str:
@@ -121,13 +123,20 @@ def write_report(output_dir: str | Path, title: str = "Results") -> tuple[Path, 
 
 
 def recorded_time(notebook: str, profiles: tuple[str, ...] = ("workshop", "full")) -> str:
-    """How long ``notebook`` took in the runs recorded in the repository (``notebook_seconds``), one line."""
-    parts = []
+    """How long ``notebook`` took in the runs recorded in the repository, and where, in one line."""
+    parts, machines = [], set()
     for profile in profiles:
         path = RECORDED_RESULTS / f"{profile}_profile.json"
-        seconds = notebook_seconds(json.loads(path.read_text()).get(notebook, {})) if path.exists() else None
+        record = json.loads(path.read_text()) if path.exists() else {}
+        seconds = notebook_seconds(record.get(notebook, {}))
         if seconds is not None:
-            parts.append(f"{seconds / 60:.0f} min in the {profile} profile")
+            stamp = record.get(PROVENANCE, {}).get(notebook, {})
+            commit = f" at `{stamp['commit'][:7]}`" if "commit" in stamp else ""
+            parts.append(f"{seconds / 60:.0f} min in the {profile} profile{commit}")
+            machines.add(stamp.get("machine", "2 CPU cores"))
     if not parts:
         return "no recorded run of this notebook yet"
-    return "recorded on 2 CPU cores: " + ", ".join(parts) + " (results/ in the repository); this run's own time is printed at the end"
+    return (
+        f"recorded on {'; '.join(sorted(machines))}: " + ", ".join(parts)
+        + " (results/ in the repository); this run's own time is printed at the end"
+    )

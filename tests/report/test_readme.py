@@ -72,13 +72,15 @@ def test_replace_between_rewrites_only_the_marked_block():
         readme.replace_between(text, "figures", "new")
 
 
-def test_figures_are_copied_narrow_and_linked_to_their_site_pages(tmp_path):
+def test_figures_are_copied_narrow_and_shown_beside_their_notebooks(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "figures").mkdir(parents=True)
     cv2.imwrite(str(run_dir / "figures" / readme.FIGURES["01"]), np.zeros((300, 1280, 3), np.uint8))
     written = readme.copy_figures(run_dir, tmp_path / "docs")
     assert [p.name for p in written] == [readme.FIGURES["01"]]
     assert cv2.imread(str(written[0])).shape == (150, readme.FIGURE_WIDTH, 3)
-    lines = readme.figure_gallery(tmp_path / "docs").splitlines()
-    assert len(lines) == 3
-    assert lines[2].startswith('| [01](outputs/site/full/01_cnn_featurization.html) (cnn featurization) | <img src="docs/figures/01_embedding.png"')
+    lines = readme.notebook_table(tmp_path / "docs").splitlines()
+    assert len(lines) == 2 + len(readme.LEARN)
+    assert lines[2].startswith("| [01 CNN featurization](notebooks/01_cnn_featurization.ipynb) | a frozen")
+    assert lines[2].endswith('| <img src="docs/figures/01_embedding.png" width="320"> |')
+    assert lines[3].endswith("|  |")  # 02's figure was not copied: no image, no broken link
