@@ -104,10 +104,21 @@ def test_every_module_states_its_purpose_and_stays_short(path):
     assert docstring and docstring.split("\n\n")[0].endswith("."), (
         f"{module_name(path)} needs a one-sentence purpose at the top"
     )
-    # 400 lines at 100 columns: the limit was sized for 100-column lines (it was 320 at 150)
-    assert len(path.read_text().splitlines()) <= 400, (
-        f"{module_name(path)} has grown past 400 lines (the limit for 100-column lines): split it"
+    # 320 lines at 150 columns became 500 at 100: ruff format grew the longest modules 1.3-1.5x
+    assert len(path.read_text().splitlines()) <= 500, (
+        f"{module_name(path)} has grown past 500 lines: split it"
     )
+
+
+def statement_lines(source: str) -> int:
+    """The lines of a cell that start a statement or hold a comment: its length, however wrapped."""
+    starts = {node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.stmt)}
+    comments = {n for n, line in enumerate(source.splitlines(), 1) if line.lstrip().startswith("#")}
+    return len(starts | comments)
+
+
+def test_statement_lines_do_not_count_wrapped_arguments():
+    assert statement_lines("# a comment\nx = f(\n    1,\n    2,\n)\nif x:\n    y = 2\n") == 4
 
 
 def code_cells(path: Path) -> list:
@@ -138,10 +149,13 @@ def test_notebooks_are_clean_sources_with_a_literal_parameters_cell(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name[:2])
 def test_notebook_cells_are_short_and_define_only_the_lesson(path):
     cells = [cell for cell in code_cells(path) if "parameters" not in cell.metadata.get("tags", [])]
-    lengths = [len(cell.source.splitlines()) for cell in cells]
-    assert statistics.median(lengths) <= 8, f"median code cell {statistics.median(lengths)} lines"
+    lengths = [statement_lines(cell.source) for cell in cells]
+    median = statistics.median(lengths)
+    assert median <= 8, f"median code cell {median} statements"
     longest = max(zip(lengths, range(len(cells))))
-    assert longest[0] <= 25, f"a code cell of {longest[0]} lines: split it"
+    assert longest[0] <= 25, f"a code cell of {longest[0]} statements: split it"
+    screen = max(len(cell.source.splitlines()) for cell in cells)
+    assert screen <= 40, f"a code cell of {screen} lines does not fit a screen: split it"
     for cell in cells:
         defines = re.findall(r"^(?:def|class) (\w+)", cell.source, flags=re.M)
         tags = cell.metadata.get("tags", [])
