@@ -3,7 +3,8 @@
 
     python data_download.py --list                    # every known data set and its status here
     python data_download.py eurosat pneumoniamnist    # download, verify and prepare
-    python data_download.py uci_har --dest /data/tl   # into another folder (then export TL_DATA_DIR=/data/tl)
+    python data_download.py uci_har --dest /data/tl   # into another folder
+                                                      # (then export TL_DATA_DIR=/data/tl)
     python data_download.py weights:resnet50          # cache keras.applications ImageNet weights
 
 Downloads resume where they stopped, are verified against published checksums
@@ -18,7 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # weights:NAME imports TensorFlow: no start-up logs in a command line tool
+# weights:NAME imports TensorFlow: no start-up logs in a command line tool
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from helpers.checks import suggest  # noqa: E402
 from helpers.data.catalog import CATALOG, downloadable, fetch, status  # noqa: E402
@@ -53,13 +55,23 @@ def print_catalog(root: Path) -> None:
     for name in weight_names():
         backbone = name.removeprefix("weights:")
         rows.append(
-            (name, "ImageNet weights", f"~{WEIGHT_MEGABYTES[backbone]} MB", "see keras.applications", weights_status(name), "keras.applications")
+            (
+                name,
+                "ImageNet weights",
+                f"~{WEIGHT_MEGABYTES[backbone]} MB",
+                "see keras.applications",
+                weights_status(name),
+                "keras.applications",
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths)) + "  " + row[5])
     print(f"\ndata directory: {root}  (set {DATA_DIR_ENV} or use --dest to move it)")
-    print('your own images: DATASET = "folder:/path/to/images" (one sub-folder per class) in any image notebook')
+    print(
+        'your own images: DATASET = "folder:/path/to/images" (one sub-folder per class) in any '
+        "image notebook"
+    )
 
 
 def usable_folder(root: Path) -> str | None:
@@ -69,7 +81,10 @@ def usable_folder(root: Path) -> str | None:
         with tempfile.NamedTemporaryFile(dir=root):
             pass
     except OSError as error:
-        return f"cannot write to {root} ({error.strerror or error}): choose a writable folder with --dest"
+        return (
+            f"cannot write to {root} ({error.strerror or error}): "
+            "choose a writable folder with --dest"
+        )
     return None
 
 
@@ -81,23 +96,52 @@ def fetch_one(name: str, root: Path, args: argparse.Namespace) -> Path | None:
             return prefetch_weights(name.removeprefix("weights:"), include_top=args.include_top)
         except WeightsUnavailableError as error:
             raise DownloadError(
-                f"ImageNet weights for {name} could not be downloaded; check the network and run the command again ({error})"
+                f"ImageNet weights for {name} could not be downloaded; "
+                f"check the network and run the command again ({error})"
             ) from None
-    return fetch(name, root, keep_archives=args.keep_archives, retries=args.retries, progress=not args.quiet)
+    return fetch(
+        name, root, keep_archives=args.keep_archives, retries=args.retries, progress=not args.quiet
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
-        epilog=f"Data goes to ${DATA_DIR_ENV} (default {data_dir()}). With --dest, set {DATA_DIR_ENV} to the same folder "
-        "before starting Jupyter or papermill, so the notebooks find the data. Weights go to Keras' cache (~/.keras/models).",
+        epilog=f"Data goes to ${DATA_DIR_ENV} (default {data_dir()}). "
+        f"With --dest, set {DATA_DIR_ENV} to the same folder "
+        "before starting Jupyter or papermill, so the notebooks find the data. "
+        "Weights go to Keras' cache (~/.keras/models).",
     )
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"data sets ({', '.join(downloadable())}, all) or weights:BACKBONE")
-    parser.add_argument("--list", action="store_true", help="list every known data set with its size, license and status")
-    parser.add_argument("--dest", type=Path, default=None, help=f"data directory (default: ${DATA_DIR_ENV} or {data_dir()})")
-    parser.add_argument("--keep-archives", action="store_true", help="keep the downloaded zip files after extraction")
-    parser.add_argument("--include-top", action="store_true", help="weights: also cache the ImageNet classifier head")
-    parser.add_argument("--retries", type=int, default=4, help="retries per file on network errors (default 4)")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help=f"data sets ({', '.join(downloadable())}, all) or weights:BACKBONE",
+    )
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="list every known data set with its size, license and status",
+    )
+    parser.add_argument(
+        "--dest",
+        type=Path,
+        default=None,
+        help=f"data directory (default: ${DATA_DIR_ENV} or {data_dir()})",
+    )
+    parser.add_argument(
+        "--keep-archives",
+        action="store_true",
+        help="keep the downloaded zip files after extraction",
+    )
+    parser.add_argument(
+        "--include-top",
+        action="store_true",
+        help="weights: also cache the ImageNet classifier head",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=4, help="retries per file on network errors (default 4)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -111,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     known = list(CATALOG) + weight_names()
     unknown = [name for name in names if name not in known]
     if unknown:
-        parser.error(f"unknown data set {unknown[0]!r}{suggest(unknown[0], known)}: `python data_download.py --list` shows the known names")
+        parser.error(
+            f"unknown data set {unknown[0]!r}{suggest(unknown[0], known)}: "
+            "`python data_download.py --list` shows the known names"
+        )
     if any(not name.startswith("weights:") for name in names) and (problem := usable_folder(root)):
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -119,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     for name in names:
         if not name.startswith("weights:") and CATALOG[name].package is not None:
-            print(f"{name}: available offline (comes with the {CATALOG[name].package} package); nothing to download")
+            print(
+                f"{name}: available offline (comes with the {CATALOG[name].package} package); "
+                "nothing to download"
+            )
             continue
         before = weights_status(name) if name.startswith("weights:") else status(name, root)
         try:
@@ -129,11 +179,25 @@ def main(argv: list[str] | None = None) -> int:
             failures += 1
             continue
         except KeyboardInterrupt:
-            print(f"\ninterrupted: run `python data_download.py {name}` again to resume", file=sys.stderr)
+            print(
+                f"\ninterrupted: run `python data_download.py {name}` again to resume",
+                file=sys.stderr,
+            )
             return 130
-        print(f"{name}: already here ({path}); nothing to do" if before in ("downloaded", "cached") else f"{name}: ready in {path}")
-    if args.dest is not None and any(not n.startswith("weights:") for n in names) and Path(os.environ.get(DATA_DIR_ENV, "")) != root:
-        print(f"note: the notebooks read {DATA_DIR_ENV}; run `export {DATA_DIR_ENV}={root}` before starting them")
+        print(
+            f"{name}: already here ({path}); nothing to do"
+            if before in ("downloaded", "cached")
+            else f"{name}: ready in {path}"
+        )
+    if (
+        args.dest is not None
+        and any(not n.startswith("weights:") for n in names)
+        and Path(os.environ.get(DATA_DIR_ENV, "")) != root
+    ):
+        print(
+            f"note: the notebooks read {DATA_DIR_ENV}; run `export {DATA_DIR_ENV}={root}` before "
+            "starting them"
+        )
     return 1 if failures else 0
 
 

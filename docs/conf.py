@@ -1,4 +1,5 @@
-"""Sphinx configuration of the course site: executed notebooks rendered as they are (never re-executed)."""
+"""Sphinx configuration of the course site: executed
+notebooks rendered as they are (never re-executed)."""
 
 project = "Transfer learning as a powerful baseline"
 author = "the transfer-learning notebooks team"
@@ -10,7 +11,9 @@ html_theme = "sphinx_book_theme"
 html_title = project
 html_theme_options = {"show_toc_level": 2, "use_download_button": True, "home_page_in_toc": True}
 html_static_path: list[str] = []
-html_favicon = "favicon.png"  # copied beside this file by helpers.report.site (browsers ask for one)
-html_context = {"default_mode": "light"}  # the theme's colour mode; left empty, its script logs an error
+# copied beside this file by helpers.report.site (browsers ask for one)
+html_favicon = "favicon.png"
+# the theme's colour mode; left empty, its script logs an error
+html_context = {"default_mode": "light"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]

@@ -1,4 +1,5 @@
-"""Checks of a notebook's parameters and data before any long work: one sentence naming the parameter and the fix."""
+"""Checks of a notebook's parameters and data before any
+long work: one sentence naming the parameter and the fix."""
 
 from __future__ import annotations
 
@@ -57,19 +58,32 @@ FRACTION_RULES: dict[str, tuple[float, float]] = {
 
 
 def check_parameters(**parameters) -> None:
-    """Check each named parameter against its rule (type and range); raise ``ParameterError`` on the first bad one."""
+    """Check each named parameter against its rule (type and
+    range); raise ``ParameterError`` on the first bad one."""
     for name, value in parameters.items():
         if name in INTEGER_RULES:
             low, high, allow_none = INTEGER_RULES[name]
             if value is None and allow_none:
                 continue
-            wanted = f"an integer from {low}" + (f" to {high}" if high is not None else " up") + (" (or None for all)" if allow_none else "")
-            if isinstance(value, bool) or not isinstance(value, Integral) or value < low or (high is not None and value > high):
+            wanted = (
+                f"an integer from {low}"
+                + (f" to {high}" if high is not None else " up")
+                + (" (or None for all)" if allow_none else "")
+            )
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, Integral)
+                or value < low
+                or (high is not None and value > high)
+            ):
                 raise ParameterError(f"{name} = {value!r} is not allowed: set {name} to {wanted}.")
         elif name in FRACTION_RULES:
             low, high = FRACTION_RULES[name]
             if isinstance(value, bool) or not isinstance(value, Real) or not low <= value <= high:
-                raise ParameterError(f"{name} = {value!r} is not allowed: set {name} to a number from {low:g} to {high:g}.")
+                raise ParameterError(
+                    f"{name} = {value!r} is not allowed: set {name} to a number from {low:g} "
+                    f"to {high:g}."
+                )
         else:
             raise ValueError(f"no rule for parameter {name}")
 
@@ -82,10 +96,12 @@ def check_choice(name: str, value, choices: list) -> None:
 
 
 def check_enough_images(labels: np.ndarray, per_class: int, *, what: str, fix: str) -> None:
-    """Every class needs at least ``per_class`` images for ``what`` (e.g. 5-fold cross-validation)."""
+    """Every class needs at least ``per_class`` images for ``what`` (e.g. 5-fold
+    cross-validation)."""
     counts = np.bincount(np.asarray(labels))
     present = counts[counts > 0]
     if present.size == 0 or present.min() < per_class:
         raise ParameterError(
-            f"{what} needs at least {per_class} images of each class, the smallest class has {int(present.min()) if present.size else 0}: {fix}."
+            f"{what} needs at least {per_class} images of each class, "
+            f"the smallest class has {int(present.min()) if present.size else 0}: {fix}."
         )

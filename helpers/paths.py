@@ -28,7 +28,8 @@ class CacheWarning(UserWarning):
 
 
 def data_dir() -> Path:
-    """Directory of downloaded data sets (``$TL_DATA_DIR`` or ``~/.cache/transfer-learning/data``)."""
+    """Directory of downloaded data sets (``$TL_DATA_DIR`` or
+    ``~/.cache/transfer-learning/data``)."""
     return Path(os.environ.get(DATA_DIR_ENV) or _DEFAULT_ROOT / "data").expanduser()
 
 
@@ -72,18 +73,28 @@ def file_sha256(path: Path) -> str:
 
 
 def discard_damaged(path: Path, error: BaseException, what: str = "cache file") -> None:
-    """Warn once that ``path`` is damaged (naming it and the error), and remove it so it is rebuilt."""
-    warnings.warn(f"{what} {path} is damaged ({type(error).__name__}: {error}); removed it, rebuilding", CacheWarning, stacklevel=3)
+    """Warn once that ``path`` is damaged (naming it and the error), and remove it so it is
+    rebuilt."""
+    warnings.warn(
+        f"{what} {path} is damaged ({type(error).__name__}: {error}); removed it, rebuilding",
+        CacheWarning,
+        stacklevel=3,
+    )
     Path(path).unlink(missing_ok=True)
 
 
 def cached_arrays(
-    path: Path, compute: Callable[[], dict[str, np.ndarray]], required: tuple[str, ...], *, enabled: bool = True
+    path: Path,
+    compute: Callable[[], dict[str, np.ndarray]],
+    required: tuple[str, ...],
+    *,
+    enabled: bool = True,
 ) -> tuple[dict[str, np.ndarray], bool]:
-    """Arrays stored in ``path`` (an ``.npz``), or ``compute()``'s, saved there atomically; and whether they came from disk.
+    """Arrays stored in ``path`` (an ``.npz``), or ``compute()``'s,
+    saved there atomically; and whether they came from disk.
 
-    A damaged file (truncated, empty, bit-flipped, or missing one of the ``required`` arrays) is named in a
-    ``CacheWarning``, removed and rebuilt: a rerun never crashes on it.
+    A damaged file (truncated, empty, bit-flipped, or missing one of the ``required`` arrays) is
+    named in a ``CacheWarning``, removed and rebuilt: a rerun never crashes on it.
     """
     path = Path(path)
     if enabled and path.exists():

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated cache per test session (with the one shared converted-weights cache) and one smoke run of the series."""
+"""Shared fixtures: an isolated cache per test session (with the one shared converted-weights cache)
+and one smoke run of the series."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from helpers.runner import run_series  # noqa: E402
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory) -> Path:
-    """Features, exports and outputs of this test session live in a temporary folder (inherited by kernels);
-    its weights are a copy of the shared converted-weights cache, so no test converts them again."""
+    """Features, exports and outputs of this test session live in a temporary folder (inherited by
+    kernels); its weights are a copy of the shared converted-weights cache, so no test converts them
+    again."""
     cache = fresh_cache(tmp_path_factory.mktemp("cache"))
     previous = os.environ.get(CACHE_DIR_ENV)
     os.environ[CACHE_DIR_ENV] = str(cache)
@@ -32,7 +34,8 @@ def isolated_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_series(tmp_path_factory) -> Path:
-    """The whole series run once under the smoke profile, in order (04 explains 03's model): the executed notebooks."""
+    """The whole series run once under the smoke profile, in
+    order (04 explains 03's model): the executed notebooks."""
     return run_series("smoke", "all", tmp_path_factory.mktemp("smoke") / "outputs", progress=False)
 
 
@@ -43,7 +46,8 @@ def smoke_results(smoke_series) -> dict:
 
 
 def make_shortcut_maps(n: int = 240, grid: int = 4, channels: int = 8, seed: int = 0):
-    """Feature maps where channel 0 at cell (0, 0) is a perfect shortcut and channel 1 (anywhere) a noisy real signal."""
+    """Feature maps where channel 0 at cell (0, 0) is a perfect
+    shortcut and channel 1 (anywhere) a noisy real signal."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -58,5 +62,6 @@ def make_shortcut_maps(n: int = 240, grid: int = 4, channels: int = 8, seed: int
 
 @pytest.fixture
 def shortcut_maps():
-    """A maker of feature maps with a planted shortcut: ``shortcut_maps(n=..., seed=...)`` -> (maps, labels)."""
+    """A maker of feature maps with a planted shortcut:
+    ``shortcut_maps(n=..., seed=...)`` -> (maps, labels)."""
     return make_shortcut_maps

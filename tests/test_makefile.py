@@ -19,4 +19,7 @@ def test_a_wrong_python_is_refused_before_the_venv_is_made(tmp_path):
         text=True,
     )
     assert done.returncode != 0 and not venv.exists()
-    assert f"This series needs Python 3.11; {python} is Python 3.9.2: run make PYTHON=python3.11" in done.stdout
+    assert (
+        f"This series needs Python 3.11; {python} is Python 3.9.2: run make PYTHON=python3.11"
+        in done.stdout
+    )

@@ -9,7 +9,9 @@ from helpers.paths import CacheWarning, atomic_write_bytes, cached_arrays, file_
 def test_atomic_write_leaves_no_temporary_file(tmp_path):
     target = tmp_path / "deep" / "file.bin"
     atomic_write_bytes(target, b"abc")
-    assert target.read_bytes() == b"abc" and sorted(p.name for p in target.parent.iterdir()) == ["file.bin"]
+    assert target.read_bytes() == b"abc" and sorted(p.name for p in target.parent.iterdir()) == [
+        "file.bin"
+    ]
 
 
 def test_one_hasher_for_every_file():
@@ -39,8 +41,14 @@ def test_cached_arrays_heal_every_kind_of_damage(tmp_path, damage):
     if damage == "missing array":
         np.savez(path, X=np.arange(3.0))
     else:
-        path.write_bytes({"truncated": payload[: len(payload) // 2], "empty": b"", "not a zip": b"hello",
-                          "bit flip": payload[:200] + bytes([payload[200] ^ 0xFF]) + payload[201:]}[damage])  # fmt: skip
+        path.write_bytes(
+            {
+                "truncated": payload[: len(payload) // 2],
+                "empty": b"",
+                "not a zip": b"hello",
+                "bit flip": payload[:200] + bytes([payload[200] ^ 0xFF]) + payload[201:],
+            }[damage]
+        )
     with pytest.warns(CacheWarning, match="cache.npz is damaged"):
         again, from_cache = cached_arrays(path, compute, ("X", "indices"))
     assert not from_cache and len(calls) == 2
@@ -49,5 +57,7 @@ def test_cached_arrays_heal_every_kind_of_damage(tmp_path, damage):
 
 
 def test_a_disabled_cache_writes_nothing(tmp_path):
-    arrays, from_cache = cached_arrays(tmp_path / "x.npz", lambda: {"a": np.ones(2)}, ("a",), enabled=False)
+    arrays, from_cache = cached_arrays(
+        tmp_path / "x.npz", lambda: {"a": np.ones(2)}, ("a",), enabled=False
+    )
     assert not from_cache and not (tmp_path / "x.npz").exists()

@@ -3,7 +3,14 @@ import json
 import nbformat
 import pytest
 
-from helpers.runner import REPO_ROOT, RunFailed, default_output_dir, main, notebook_paths, run_series
+from helpers.runner import (
+    REPO_ROOT,
+    RunFailed,
+    default_output_dir,
+    main,
+    notebook_paths,
+    run_series,
+)
 
 
 def write_notebook(path, body):
@@ -11,16 +18,24 @@ def write_notebook(path, body):
     parameters = nbformat.v4.new_code_cell('OUTPUT_DIR = "unset"\nVALUE = 1')
     parameters.metadata["tags"] = ["parameters"]
     notebook.cells = [
-        nbformat.v4.new_code_cell("from helpers.checks import ParameterError\nfrom helpers.report.results import record_results"),
+        nbformat.v4.new_code_cell(
+            "from helpers.checks import ParameterError\nfrom helpers.report.results import "
+            "record_results"
+        ),
         parameters,
         nbformat.v4.new_code_cell(body),
     ]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(notebook, path)
 
 
 def recorded(output) -> dict:
-    """The run's results.json without the runner's ``run_seconds``, which every notebook run by the runner has."""
+    """The run's results.json without the runner's
+    ``run_seconds``, which every notebook run by the runner has."""
     results = json.loads((output / "results.json").read_text())
     for values in results.values():
         if "run_seconds" in values:  # a notebook not rerun keeps its older record as it was
@@ -40,7 +55,11 @@ def series(tmp_path):
 
 
 def test_selection_of_notebooks(series):
-    assert [p.name for p in notebook_paths("all", series)] == ["01_first.ipynb", "02_fails.ipynb", "03_never.ipynb"]
+    assert [p.name for p in notebook_paths("all", series)] == [
+        "01_first.ipynb",
+        "02_fails.ipynb",
+        "03_never.ipynb",
+    ]
     assert [p.name for p in notebook_paths("3,1", series)] == ["01_first.ipynb", "03_never.ipynb"]
     with pytest.raises(SystemExit, match="no notebook numbered 07"):
         notebook_paths("01,07", series)
@@ -49,9 +68,13 @@ def test_selection_of_notebooks(series):
 def test_runs_in_order_stops_at_the_first_failure_and_still_reports(series, tmp_path):
     output = tmp_path / "out"
     with pytest.raises(
-        RunFailed, match=r"02_fails.ipynb stopped in cell \d+: RuntimeError: deliberate failure\n  executed notebook: .*02_fails.ipynb"
+        RunFailed,
+        match=r"02_fails.ipynb stopped in cell \d+: RuntimeError: deliberate failure\n  executed "
+        r"notebook: .*02_fails.ipynb",
     ):
-        run_series("smoke", "all", output, notebooks_dir=series, overrides={"VALUE": 7}, progress=False)
+        run_series(
+            "smoke", "all", output, notebooks_dir=series, overrides={"VALUE": 7}, progress=False
+        )
     assert recorded(output) == {"01": {"value": 7}}
     assert "| 01 | value | 7 |" in (output / "report.md").read_text()
     assert (output / "02_fails.ipynb").exists() and not (output / "03_never.ipynb").exists()
@@ -60,7 +83,16 @@ def test_runs_in_order_stops_at_the_first_failure_and_still_reports(series, tmp_
 
 
 def test_command_line_reports_the_failing_cell(series, tmp_path, capsys):
-    arguments = ["--profile", "smoke", "--notebooks", "02", "--output-dir", str(tmp_path / "cli"), "--notebooks-dir", str(series)]
+    arguments = [
+        "--profile",
+        "smoke",
+        "--notebooks",
+        "02",
+        "--output-dir",
+        str(tmp_path / "cli"),
+        "--notebooks-dir",
+        str(series),
+    ]
     assert main(arguments) == 1
     assert "RuntimeError: deliberate failure" in capsys.readouterr().err
 
@@ -77,7 +109,8 @@ def test_a_rerun_leaves_no_keys_from_an_older_record(series, tmp_path):
 def test_a_bad_parameter_is_one_sentence_without_frames_or_kernel_logs(series, tmp_path, capsys):
     write_notebook(
         series / "04_checks.ipynb",
-        'import sys; print("kernel noise", file=sys.__stderr__)\nraise ParameterError("VALUE = -1 is not allowed: set VALUE to an integer from 1 up.")',
+        'import sys; print("kernel noise", file=sys.__stderr__)\nraise ParameterError("VALUE = -1 '
+        'is not allowed: set VALUE to an integer from 1 up.")',
     )
     arguments = [
         "--profile",
@@ -94,19 +127,35 @@ def test_a_bad_parameter_is_one_sentence_without_frames_or_kernel_logs(series, t
     assert main(arguments) == 1
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
-    assert lines[0] == "FAILED: 04_checks.ipynb stopped in cell 4: VALUE = -1 is not allowed: set VALUE to an integer from 1 up."
+    assert (
+        lines[0] == "FAILED: 04_checks.ipynb stopped in cell 4: VALUE = -1 is not allowed: "
+        "set VALUE to an integer from 1 up."
+    )
     assert "Traceback" not in captured.err and "kernel noise" not in captured.err + captured.out
-    assert "kernel noise" in (tmp_path / "cli" / "logs" / "04_checks.log").read_text()  # kept in the kernel log
+    # kept in the kernel log
+    assert "kernel noise" in (tmp_path / "cli" / "logs" / "04_checks.log").read_text()
 
 
 def test_ctrl_c_leaves_no_half_executed_notebook(series, tmp_path, capsys):
     write_notebook(series / "04_interrupted.ipynb", "raise KeyboardInterrupt")
-    arguments = ["--profile", "smoke", "--notebooks", "01,04", "--output-dir", str(tmp_path / "cli"), "--notebooks-dir", str(series)]
+    arguments = [
+        "--profile",
+        "smoke",
+        "--notebooks",
+        "01,04",
+        "--output-dir",
+        str(tmp_path / "cli"),
+        "--notebooks-dir",
+        str(series),
+    ]
     assert main(arguments) == 130
     assert capsys.readouterr().err.strip().splitlines() == [
-        "interrupted: finished notebooks and their results are kept; run the same command again to redo the rest"
+        "interrupted: finished notebooks and their results are kept; "
+        "run the same command again to redo the rest"
     ]
-    assert (tmp_path / "cli" / "01_first.ipynb").exists() and not (tmp_path / "cli" / "04_interrupted.ipynb").exists()
+    assert (tmp_path / "cli" / "01_first.ipynb").exists() and not (
+        tmp_path / "cli" / "04_interrupted.ipynb"
+    ).exists()
     assert recorded(tmp_path / "cli") == {"01": {"value": 1}}
 
 
@@ -118,10 +167,20 @@ def test_dataset_goes_to_the_image_notebooks_and_names_the_output_folder(series,
         notebook.cells[1].source += '\nDATASET = "default"'
         notebook.cells[2].source = f'record_results(OUTPUT_DIR, "{number}", {{"dataset": DATASET}})'
         nbformat.write(notebook, path)
-    output = run_series("smoke", "01,05", tmp_path / "out", notebooks_dir=series, dataset="folder:/data/my images/", progress=False)
+    output = run_series(
+        "smoke",
+        "01,05",
+        tmp_path / "out",
+        notebooks_dir=series,
+        dataset="folder:/data/my images/",
+        progress=False,
+    )
     assert recorded(output) == {
         "01": {"dataset": "folder:/data/my images/"},
         "05": {"dataset": "basic_motions"},
     }  # 05 keeps its profile's series set
-    assert default_output_dir("smoke", "folder:/data/my images/") == REPO_ROOT / "outputs" / "my-images-smoke"
+    assert (
+        default_output_dir("smoke", "folder:/data/my images/")
+        == REPO_ROOT / "outputs" / "my-images-smoke"
+    )
     assert default_output_dir("full") == REPO_ROOT / "outputs" / "full"

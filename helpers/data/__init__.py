@@ -1,1 +1,2 @@
-"""Data: image and series data sets, the catalog and downloads, and the synthetic sets that give localization ground truth."""
+"""Data: image and series data sets, the catalog and downloads,
+and the synthetic sets that give localization ground truth."""

@@ -1,4 +1,5 @@
-"""Preparing a downloaded data set atomically: a staging folder renamed into place, safe zip extraction."""
+"""Preparing a downloaded data set atomically: a
+staging folder renamed into place, safe zip extraction."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ def staging_dir(target: Path) -> Iterator[Path]:
     """
     target = Path(target)
     if target.exists():
-        raise DownloadError(f"{target} already exists but is not a complete data set: remove it and run the command again")
+        raise DownloadError(
+            f"{target} already exists but is not a complete data set: "
+            "remove it and run the command again"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
@@ -36,7 +40,10 @@ def staging_dir(target: Path) -> Iterator[Path]:
     except OSError as error:
         shutil.rmtree(tmp, ignore_errors=True)
         if error.errno == errno.ENOSPC:
-            raise DiskFullError(f"disk full while preparing {target}; free space or use --dest, then run the command again") from None
+            raise DiskFullError(
+                f"disk full while preparing {target}; free space or use --dest, "
+                "then run the command again"
+            ) from None
         raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -44,7 +51,8 @@ def staging_dir(target: Path) -> Iterator[Path]:
 
 
 def extract_zip(archive: Path, into: Path, keep: Callable[[str], bool] | None = None) -> list[Path]:
-    """Extract ``archive`` (members for which ``keep(name)`` is true) into ``into``; return the files written.
+    """Extract ``archive`` (members for which ``keep(name)``
+    is true) into ``into``; return the files written.
 
     Refuses members that would land outside ``into``. Raises ``ArchiveError``
     for a damaged zip and ``DiskFullError`` when the disk fills up.
@@ -59,7 +67,10 @@ def extract_zip(archive: Path, into: Path, keep: Callable[[str], bool] | None = 
             for member in members:
                 relative = PurePosixPath(member.filename)
                 if relative.is_absolute() or ".." in relative.parts:
-                    raise ArchiveError(f"{archive} holds an unsafe path {member.filename!r}; refusing to extract it")
+                    raise ArchiveError(
+                        f"{archive} holds an unsafe path {member.filename!r}; "
+                        "refusing to extract it"
+                    )
                 zipped.extract(member, into)
                 if not member.is_dir():
                     written.append(into.joinpath(*relative.parts))
@@ -67,6 +78,8 @@ def extract_zip(archive: Path, into: Path, keep: Callable[[str], bool] | None = 
         raise ArchiveError(f"{archive} is not a valid zip archive ({error})") from None
     except OSError as error:
         if error.errno == errno.ENOSPC:
-            raise DiskFullError(f"disk full while extracting {archive} into {into}; free space or use --dest") from None
+            raise DiskFullError(
+                f"disk full while extracting {archive} into {into}; free space or use --dest"
+            ) from None
         raise
     return written

@@ -29,7 +29,8 @@ BOX_COLUMNS = ["box_x0", "box_y0", "box_x1", "box_y1"]
 
 @dataclass
 class StampedImages:
-    """Images with an artifact on some of them: ``boxes[i]`` is (x0, y0, x1, y1), or -1s where not stamped."""
+    """Images with an artifact on some of them: ``boxes[i]``
+    is (x0, y0, x1, y1), or -1s where not stamped."""
 
     images: np.ndarray
     boxes: np.ndarray
@@ -40,19 +41,27 @@ class StampedImages:
         return self.boxes[:, 0] >= 0
 
     def masks(self, size: int | None = None) -> np.ndarray:
-        """(N, size, size) float masks of the artifact (1 inside the box), at the images' size if None."""
+        """(N, size, size) float masks of the artifact
+        (1 inside the box), at the images' size if None."""
         return box_masks(self.boxes, self.images.shape[1], size)
 
 
 def draw_marker(image: np.ndarray, box: tuple[int, int, int, int], text: str = "R") -> np.ndarray:
-    """A copy of ``image`` (uint8, grayscale or RGB) with a bright ``text`` in a dark frame filling ``box``."""
+    """A copy of ``image`` (uint8, grayscale or RGB) with
+    a bright ``text`` in a dark frame filling ``box``."""
     x0, y0, x1, y1 = (int(v) for v in box)
     side = min(x1 - x0, y1 - y0)
     out = np.ascontiguousarray(image.copy())
     dark, bright = (25,) * (3 if out.ndim == 3 else 1), (235,) * (3 if out.ndim == 3 else 1)
     cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), dark, thickness=-1)
     border = max(1, side // 14)
-    cv2.rectangle(out, (x0 + border, y0 + border), (x1 - 1 - border, y1 - 1 - border), bright, thickness=border)
+    cv2.rectangle(
+        out,
+        (x0 + border, y0 + border),
+        (x1 - 1 - border, y1 - 1 - border),
+        bright,
+        thickness=border,
+    )
     thickness = max(1, side // 9)
     font = cv2.FONT_HERSHEY_SIMPLEX
     (width, height), _ = cv2.getTextSize(text, font, 1.0, thickness)
@@ -114,7 +123,9 @@ def stamp_artifacts(
     if which.shape != (len(images),):
         raise ValueError("which must be a boolean mask with one entry per image")
     boxes = np.full((len(images), 4), -1, dtype=np.int64)
-    boxes[which] = random_boxes(int(which.sum()), images.shape[1], size=size, corners=corners, random_state=random_state)
+    boxes[which] = random_boxes(
+        int(which.sum()), images.shape[1], size=size, corners=corners, random_state=random_state
+    )
     out = images.copy()
     for i in np.flatnonzero(which):
         out[i] = draw_marker(images[i], boxes[i], text)
@@ -141,8 +152,13 @@ def box_masks(boxes: np.ndarray, image_side: int, size: int | None = None) -> np
     return masks
 
 
-def stamp_choice(labels: np.ndarray, rates: dict[int, float], random_state: int | np.random.Generator | None = None) -> np.ndarray:
-    """Which images to stamp: each image of class ``c`` with probability ``rates[c]`` (0 for classes not named).
+def stamp_choice(
+    labels: np.ndarray,
+    rates: dict[int, float],
+    random_state: int | np.random.Generator | None = None,
+) -> np.ndarray:
+    """Which images to stamp: each image of class ``c`` with
+    probability ``rates[c]`` (0 for classes not named).
 
     Exactly ``round(rate * count)`` images of each class are chosen, so the
     correlation is what was asked for, not just on average.
@@ -158,16 +174,28 @@ def stamp_choice(labels: np.ndarray, rates: dict[int, float], random_state: int 
     return which
 
 
-def _stamped_dataset(dataset: ImageDataset, indices: np.ndarray, which: np.ndarray, name: str, **stamp) -> ImageDataset:
+def _stamped_dataset(
+    dataset: ImageDataset, indices: np.ndarray, which: np.ndarray, name: str, **stamp
+) -> ImageDataset:
     if dataset.images is None:
-        raise ValueError("artifacts are stamped on in-memory data sets (e.g. ELPV); load image folders into memory first")
+        raise ValueError(
+            "artifacts are stamped on in-memory data sets (e.g. ELPV); "
+            "load image folders into memory first"
+        )
     subset = dataset.subset(np.asarray(indices))
     stamped = stamp_artifacts(subset.images, which, **stamp)
     meta = subset.meta.copy()
     meta["source_index"] = np.asarray(indices)
     meta["artifact"] = stamped.stamped
     meta[BOX_COLUMNS] = stamped.boxes
-    return ImageDataset(name, subset.labels, subset.class_names, meta, images=stamped.images, license=dataset.license)
+    return ImageDataset(
+        name,
+        subset.labels,
+        subset.class_names,
+        meta,
+        images=stamped.images,
+        license=dataset.license,
+    )
 
 
 def confounded_set(
@@ -180,7 +208,8 @@ def confounded_set(
     size: float = 0.2,
     random_state: int | None = 0,
 ) -> ImageDataset:
-    """``dataset[indices]`` with the marker on a share ``rates[c]`` of the images of each class ``c``.
+    """``dataset[indices]`` with the marker on a share
+    ``rates[c]`` of the images of each class ``c``.
 
     The returned data set's metadata has the ``artifact`` flag, the box
     columns and ``source_index`` (the index in ``dataset``).
@@ -188,11 +217,22 @@ def confounded_set(
     rng = np.random.default_rng(random_state)
     which = stamp_choice(dataset.labels[np.asarray(indices)], rates, rng)
     label = "-".join(f"{c}:{r:g}" for c, r in sorted(rates.items()))
-    return _stamped_dataset(dataset, indices, which, name or f"{dataset.name}-artifact-{label}", text=text, size=size, random_state=rng)
+    return _stamped_dataset(
+        dataset,
+        indices,
+        which,
+        name or f"{dataset.name}-artifact-{label}",
+        text=text,
+        size=size,
+        random_state=rng,
+    )
 
 
-def confounding_rates(n_classes: int, target_class: int, rate_with: float, rate_other: float) -> dict[int, float]:
-    """Stamp rates per class: ``rate_with`` for ``target_class``, ``rate_other`` for every other class."""
+def confounding_rates(
+    n_classes: int, target_class: int, rate_with: float, rate_other: float
+) -> dict[int, float]:
+    """Stamp rates per class: ``rate_with`` for
+    ``target_class``, ``rate_other`` for every other class."""
     if not 0 <= target_class < n_classes:
         raise ValueError(f"target class {target_class} is not one of the {n_classes} classes")
     return {c: rate_with if c == target_class else rate_other for c in range(n_classes)}
@@ -209,21 +249,37 @@ def artifact_test_sets(
     random_state: int | None = 1,
 ) -> dict[str, ImageDataset]:
     """Three versions of ``dataset[indices]``: ``clean``, ``decorrelated`` (every image stamped) and
-    ``reversed`` (the target class stamped at the others' training rate, the others at the target's)."""
+    ``reversed`` (the target class stamped at the others' training rate, the others at the
+    target's)."""
     others = [rate for c, rate in rates.items() if c != target_class]
     if not others or len(set(others)) != 1:
-        raise ValueError("the reversed test set needs one training rate for every class but the target")
+        raise ValueError(
+            "the reversed test set needs one training rate for every class but the target"
+        )
     swapped = {c: others[0] if c == target_class else rates[target_class] for c in rates}
-    plans = {"clean": dict.fromkeys(rates, 0.0), "decorrelated": dict.fromkeys(rates, 1.0), "reversed": swapped}
+    plans = {
+        "clean": dict.fromkeys(rates, 0.0),
+        "decorrelated": dict.fromkeys(rates, 1.0),
+        "reversed": swapped,
+    }
     rng = np.random.default_rng(random_state)
     return {
-        kind: confounded_set(dataset, indices, plan, name=f"{dataset.name}-test-{kind}", text=text, size=size, random_state=rng)
+        kind: confounded_set(
+            dataset,
+            indices,
+            plan,
+            name=f"{dataset.name}-test-{kind}",
+            text=text,
+            size=size,
+            random_state=rng,
+        )
         for kind, plan in plans.items()
     }
 
 
 def artifact_boxes(dataset: ImageDataset) -> np.ndarray:
-    """(N, 4) boxes of a data set made by ``confounded_set`` (-1 rows where there is no artifact)."""
+    """(N, 4) boxes of a data set made by ``confounded_set`` (-1 rows where there is no
+    artifact)."""
     if "artifact" not in dataset.meta:
         return np.full((len(dataset), 4), -1, dtype=np.int64)
     return dataset.meta[BOX_COLUMNS].to_numpy(dtype=np.int64)

@@ -1,4 +1,5 @@
-"""Image data sets behind one interface (``ImageDataset``), and the one train/test split every notebook shares."""
+"""Image data sets behind one interface (``ImageDataset``),
+and the one train/test split every notebook shares."""
 
 from __future__ import annotations
 
@@ -54,7 +55,8 @@ class ImageDataset:
 
     @property
     def fingerprint(self) -> str:
-        """A short hash of the data set's identity and contents (every pixel in memory, or each file's size and time), for cache keys."""
+        """A short hash of the data set's identity and contents (every pixel in memory, or each
+        file's size and time), for cache keys."""
         digest = hashlib.sha256(self.name.encode())
         digest.update(np.ascontiguousarray(self.labels).tobytes())
         if self.paths is not None:
@@ -63,7 +65,8 @@ class ImageDataset:
                 digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         else:
             digest.update(str((self.images.shape, self.images.dtype.str)).encode())
-            digest.update(memoryview(np.ascontiguousarray(self.images)).cast("B"))  # every pixel: versions differ in a few images
+            # every pixel: versions differ in a few images
+            digest.update(memoryview(np.ascontiguousarray(self.images)).cast("B"))
         return digest.hexdigest()[:16]
 
     def image(self, index: int) -> np.ndarray:
@@ -73,9 +76,9 @@ class ImageDataset:
         return read_image(self.paths[index])
 
     def target_probabilities(self, indices: np.ndarray | None = None) -> np.ndarray:
-        """Soft training targets (n, classes): ``[1 - p, p]`` for a binary set whose metadata records the
-        probability ``p`` of the positive class (ELPV's experts' defect probability), else the one-hot labels.
-        Their argmax is the label."""
+        """Soft training targets (n, classes): ``[1 - p, p]`` for a binary set whose metadata
+        records the probability ``p`` of the positive class (ELPV's experts' defect probability),
+        else the one-hot labels. Their argmax is the label."""
         indices = np.arange(len(self)) if indices is None else np.asarray(indices)
         if len(self.class_names) == 2 and "probability" in self.meta:
             positive = self.meta["probability"].to_numpy(np.float32)[indices]
@@ -83,14 +86,19 @@ class ImageDataset:
         return np.eye(len(self.class_names), dtype=np.float32)[self.labels[indices]]
 
     def class_counts(self, splits: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
-        """Images per class: one column for the whole set, or one per named split (name -> indices)."""
+        """Images per class: one column for the whole set, or one per named split (name ->
+        indices)."""
         splits = splits or {"images": np.arange(len(self))}
-        columns = {name: np.bincount(self.labels[np.asarray(indices)], minlength=len(self.class_names)) for name, indices in splits.items()}
+        columns = {
+            name: np.bincount(self.labels[np.asarray(indices)], minlength=len(self.class_names))
+            for name, indices in splits.items()
+        }
         return pd.DataFrame(columns, index=pd.Index(self.class_names, name="class"))
 
     def in_memory(self, size: int) -> ImageDataset:
-        """This data set with its images in memory: itself when they are; else every file decoded and resized to
-        ``size`` square RGB (for what needs the pixels, such as stamping an artifact)."""
+        """This data set with its images in memory: itself when they are; else every file decoded
+        and resized to ``size`` square RGB (for what needs the pixels, such as stamping an
+        artifact)."""
         if self.images is not None:
             return self
         images = np.stack([resize_rgb(read_image(path), size) for path in self.paths])
@@ -109,7 +117,8 @@ class ImageDataset:
 
 
 def target_class(dataset: ImageDataset, name: str | None) -> tuple[int, str]:
-    """The class a notebook localizes or confounds, by name, and one sentence saying which it is and why.
+    """The class a notebook localizes or confounds, by
+    name, and one sentence saying which it is and why.
 
     ``None`` takes ``defective`` where the data set has it (ELPV), else its last class, and says so.
     """
@@ -118,13 +127,19 @@ def target_class(dataset: ImageDataset, name: str | None) -> tuple[int, str]:
     if name is not None:
         if name not in dataset.class_names:
             raise ParameterError(
-                f"TARGET_CLASS = {name!r} is not a class of {dataset.name}{suggest(name, dataset.class_names)}: choose one of {dataset.class_names}."
+                f"TARGET_CLASS = {name!r} is not a class of "
+                f"{dataset.name}{suggest(name, dataset.class_names)}: "
+                f"choose one of {dataset.class_names}."
             )
         return dataset.class_names.index(name), f"target class: {name!r} (TARGET_CLASS)"
     if "defective" in dataset.class_names:
         return dataset.class_names.index("defective"), "target class: 'defective'"
     chosen = len(dataset.class_names) - 1
-    return chosen, f"target class: {dataset.class_names[chosen]!r}, the last of {dataset.class_names}; set TARGET_CLASS to choose another"
+    return (
+        chosen,
+        f"target class: {dataset.class_names[chosen]!r}, the last of {dataset.class_names}; "
+        "set TARGET_CLASS to choose another",
+    )
 
 
 def load_elpv(label: str = "binary") -> ImageDataset:
@@ -132,7 +147,8 @@ def load_elpv(label: str = "binary") -> ImageDataset:
 
     ``label="binary"``: defective if the experts' defect probability >= 0.5 (Deitsch et al. 2019);
     ``label="level"``: the four probability levels. Metadata: ``probability``, ``level`` (0-3),
-    ``module_type`` (mono/poly), ``stratum`` (probability and type: what the shared split keeps balanced).
+    ``module_type`` (mono/poly), ``stratum`` (probability and type: what the shared split keeps
+    balanced).
     """
     from elpv_dataset.utils import load_dataset as load_elpv_arrays
 
@@ -146,21 +162,34 @@ def load_elpv(label: str = "binary") -> ImageDataset:
         labels, class_names = level, ["p=0", "p=1/3", "p=2/3", "p=1"]
     else:
         raise ValueError(f"label must be 'binary' or 'level', not {label!r}")
-    return ImageDataset("elpv" if label == "binary" else "elpv-level", labels, class_names, meta, images=images, license=ELPV_LICENSE)
+    return ImageDataset(
+        "elpv" if label == "binary" else "elpv-level",
+        labels,
+        class_names,
+        meta,
+        images=images,
+        license=ELPV_LICENSE,
+    )
 
 
 def load_image_folder(root: str | Path, strict: bool = False) -> ImageDataset:
     """Images in ``root/<class name>/*.{png,jpg,bmp,tif}``, grayscale or RGB, at least 2 per class.
 
-    Every file is decoded once to check it; unreadable files are listed in ``dataset.skipped`` (and warned
-    about), or raise with ``strict=True``.
+    Every file is decoded once to check it; unreadable files are listed in ``dataset.skipped`` (and
+    warned about), or raise with ``strict=True``.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"image folder {root} does not exist: point DATASET='folder:/path' at a folder with one sub-folder per class")
+        raise DatasetError(
+            f"image folder {root} does not exist: point DATASET='folder:/path' at a folder with "
+            "one sub-folder per class"
+        )
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(class_dirs) < 2:
-        raise DatasetError(f"{root} has {len(class_dirs)} class sub-folder(s): put each class's images in {root}/<class name>/ (at least 2 classes)")
+        raise DatasetError(
+            f"{root} has {len(class_dirs)} class sub-folder(s): "
+            f"put each class's images in {root}/<class name>/ (at least 2 classes)"
+        )
     paths, labels, skipped = [], [], []
     for label, class_dir in enumerate(class_dirs):
         for path in sorted(class_dir.rglob("*")):
@@ -175,24 +204,41 @@ def load_image_folder(root: str | Path, strict: bool = False) -> ImageDataset:
                 continue
             paths.append(path)
             labels.append(label)
-    counts = np.bincount(labels, minlength=len(class_dirs)) if labels else np.zeros(len(class_dirs), int)
+    counts = (
+        np.bincount(labels, minlength=len(class_dirs)) if labels else np.zeros(len(class_dirs), int)
+    )
     too_few = [f"{d.name} ({n})" for d, n in zip(class_dirs, counts) if n < 2]
     if too_few:
         raise DatasetError(
-            f"class folder(s) {', '.join(too_few)} in {root} hold fewer than 2 readable {'/'.join(IMAGE_EXTENSIONS)} images: "
+            f"class folder(s) {', '.join(too_few)} in {root} hold fewer than 2 readable "
+            f"{'/'.join(IMAGE_EXTENSIONS)} images: "
             "add images (one for training, one for testing at least) or remove the folder"
         )
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable image(s): " + ", ".join(p.name for p, _ in skipped[:10]), stacklevel=2)
+        warnings.warn(
+            f"skipped {len(skipped)} unreadable image(s): "
+            + ", ".join(p.name for p, _ in skipped[:10]),
+            stacklevel=2,
+        )
     meta = pd.DataFrame({"path": [str(p) for p in paths]})
-    return ImageDataset(f"folder-{root.name}", np.asarray(labels), [d.name for d in class_dirs], meta, paths=paths, skipped=skipped)
+    return ImageDataset(
+        f"folder-{root.name}",
+        np.asarray(labels),
+        [d.name for d in class_dirs],
+        meta,
+        paths=paths,
+        skipped=skipped,
+    )
 
 
-def split_indices(dataset: ImageDataset, test_size: float = TEST_SIZE, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(
+    dataset: ImageDataset, test_size: float = TEST_SIZE, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """The shared deterministic split: (train, test) indices, stratified by ``dataset.strata``.
 
-    A data set that ships its own split (a ``split`` metadata column with ``train``/``val``/``test``) keeps
-    it: train and val become train. Every class keeps at least one image on each side.
+    A data set that ships its own split (a ``split`` metadata column with
+    ``train``/``val``/``test``) keeps it: train and val become train. Every class keeps at least one
+    image on each side.
     """
     if "split" in dataset.meta:
         is_test = (dataset.meta["split"] == "test").to_numpy()
@@ -207,8 +253,11 @@ def split_indices(dataset: ImageDataset, test_size: float = TEST_SIZE, seed: int
     return np.sort(train), np.sort(test)
 
 
-def stratified_sample(indices: np.ndarray, strata: np.ndarray, max_size: int | None, seed: int = 0) -> np.ndarray:
-    """At most ``max_size`` of ``indices``, keeping the proportions of ``strata`` (all of them if None)."""
+def stratified_sample(
+    indices: np.ndarray, strata: np.ndarray, max_size: int | None, seed: int = 0
+) -> np.ndarray:
+    """At most ``max_size`` of ``indices``, keeping the
+    proportions of ``strata`` (all of them if None)."""
     indices = np.asarray(indices)
     if max_size is None or max_size >= len(indices):
         return indices
@@ -219,12 +268,21 @@ def stratified_sample(indices: np.ndarray, strata: np.ndarray, max_size: int | N
     return np.sort(sample)
 
 
-def carve_validation(indices: np.ndarray, strata: np.ndarray, fraction: float = 0.15, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Split training indices into (fit, validation), stratified by ``strata`` when every stratum allows it."""
+def carve_validation(
+    indices: np.ndarray, strata: np.ndarray, fraction: float = 0.15, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split training indices into (fit, validation),
+    stratified by ``strata`` when every stratum allows it."""
     indices = np.asarray(indices)
     groups = np.asarray(strata)[indices]
     _, counts = np.unique(groups, return_counts=True)
     n_val = max(1, int(round(fraction * len(indices))))
-    stratify = groups if counts.min() >= 2 and n_val >= len(counts) and len(indices) - n_val >= len(counts) else None
-    fit, validation = train_test_split(indices, test_size=n_val, random_state=seed, stratify=stratify)
+    stratify = (
+        groups
+        if counts.min() >= 2 and n_val >= len(counts) and len(indices) - n_val >= len(counts)
+        else None
+    )
+    fit, validation = train_test_split(
+        indices, test_size=n_val, random_state=seed, stratify=stratify
+    )
     return np.sort(fit), np.sort(validation)

@@ -112,7 +112,8 @@ def verify_file(path: Path, resource: Resource, known_checksums: Path | None = N
     size = path.stat().st_size
     if resource.size is not None and size != resource.size:
         raise ChecksumMismatchError(
-            f"{resource.filename}: got {size:,} bytes, expected {resource.size:,}; the file was removed, run the command again"
+            f"{resource.filename}: got {size:,} bytes, expected {resource.size:,}; "
+            "the file was removed, run the command again"
         )
     algorithms = ("sha256", "md5") if resource.md5 else ("sha256",)
     digests = file_digests(path, algorithms)
@@ -120,8 +121,10 @@ def verify_file(path: Path, resource: Resource, known_checksums: Path | None = N
         expected = getattr(resource, name)
         if expected and digests[name] != expected.lower():
             raise ChecksumMismatchError(
-                f"{resource.filename}: {name} {digests[name]} does not match the published {expected}; "
-                "the file was removed, run the command again (if it persists, the server sends a different file)"
+                f"{resource.filename}: {name} {digests[name]} does not match the published "
+                f"{expected}; "
+                "the file was removed, run the command again (if it persists, "
+                "the server sends a different file)"
             )
     if not resource.sha256 and not resource.md5 and known_checksums is not None:
         records = _recorded_checksums(known_checksums)
@@ -133,22 +136,29 @@ def verify_file(path: Path, resource: Resource, known_checksums: Path | None = N
                 "url": resource.url,
                 "recorded": datetime.now(UTC).isoformat(timespec="seconds"),
             }
-            atomic_write_bytes(known_checksums, (json.dumps(records, indent=2, sort_keys=True) + "\n").encode())
+            atomic_write_bytes(
+                known_checksums, (json.dumps(records, indent=2, sort_keys=True) + "\n").encode()
+            )
         elif record["sha256"] != digests["sha256"] or record["size"] != size:
             raise ChecksumMismatchError(
-                f"{resource.filename}: sha256 {digests['sha256']} differs from the one recorded on first download "
-                f"({record['sha256']}, in {known_checksums}); the file was removed, run the command again"
+                f"{resource.filename}: sha256 {digests['sha256']} differs from the one recorded "
+                "on first download "
+                f"({record['sha256']}, in {known_checksums}); the file was removed, "
+                "run the command again"
             )
     return digests["sha256"]
 
 
 def _recorded_checksums(path: Path) -> dict:
-    """The checksums recorded on first downloads; a damaged record file is named, removed and started afresh."""
+    """The checksums recorded on first downloads; a damaged
+    record file is named, removed and started afresh."""
     if not path.exists():
         return {}
     try:
         records = json.loads(path.read_text())
-        if not isinstance(records, dict) or not all(isinstance(r, dict) and {"sha256", "size"} <= r.keys() for r in records.values()):
+        if not isinstance(records, dict) or not all(
+            isinstance(r, dict) and {"sha256", "size"} <= r.keys() for r in records.values()
+        ):
             raise ValueError("not a mapping of file name -> {sha256, size}")
         return records
     except (ValueError, UnicodeDecodeError) as error:
@@ -181,7 +191,15 @@ def download(
     errors: list[DownloadError] = []
     for url in resource.urls:
         try:
-            _fetch_with_retries(url, part, resource, retries=retries, backoff=backoff, timeout=timeout, progress=progress)
+            _fetch_with_retries(
+                url,
+                part,
+                resource,
+                retries=retries,
+                backoff=backoff,
+                timeout=timeout,
+                progress=progress,
+            )
             verify_file(part, resource, known_checksums)
         except DiskFullError:
             raise
@@ -200,7 +218,16 @@ def download(
     raise first
 
 
-def _fetch_with_retries(url: str, part: Path, resource: Resource, *, retries: int, backoff: float, timeout: float, progress: bool) -> None:
+def _fetch_with_retries(
+    url: str,
+    part: Path,
+    resource: Resource,
+    *,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    progress: bool,
+) -> None:
     attempt = 0
     while True:
         try:
@@ -216,15 +243,25 @@ def _fetch_with_retries(url: str, part: Path, resource: Resource, *, retries: in
 def _network_error(url: str, reason: object) -> _Transient:
     host = urllib.parse.urlsplit(url).netloc
     return _Transient(
-        NetworkUnavailableError(f"no network: cannot reach {host} ({reason}); check the connection or proxy, then run the command again")
+        NetworkUnavailableError(
+            f"no network: cannot reach {host} ({reason}); check the connection or proxy, "
+            "then run the command again"
+        )
     )
 
 
 def _broken_connection(url: str, received: int, reason: object) -> _Transient:
-    return _Transient(DownloadError(f"connection to {url} broke after {human_size(received)} ({reason}); run the command again to resume"))
+    return _Transient(
+        DownloadError(
+            f"connection to {url} broke after {human_size(received)} "
+            f"({reason}); run the command again to resume"
+        )
+    )
 
 
-def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, progress: bool) -> None:
+def _fetch_once(
+    url: str, part: Path, resource: Resource, *, timeout: float, progress: bool
+) -> None:
     offset = part.stat().st_size if part.exists() else 0
     if part.exists() and resource.size is not None and offset >= resource.size:
         if offset == resource.size:
@@ -241,13 +278,21 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
         error.close()
         if error.code in (404, 410):
             raise NotFoundError(
-                f"HTTP {error.code} Not Found: {url} is not there (moved or removed); see the data set's homepage in `python data_download.py --list`"
+                f"HTTP {error.code} Not Found: {url} is not there (moved or removed); "
+                "see the data set's homepage in `python data_download.py --list`"
             ) from None
         if error.code == 416 and offset:
             part.unlink(missing_ok=True)  # the server will not resume from here: start over
-            raise _Transient(DownloadError(f"HTTP 416 from {url}: cannot resume; run the command again")) from None
+            raise _Transient(
+                DownloadError(f"HTTP 416 from {url}: cannot resume; run the command again")
+            ) from None
         if error.code in TRANSIENT_STATUSES:
-            raise _Transient(DownloadError(f"HTTP {error.code} {error.reason} from {url} after several attempts; try again later")) from None
+            raise _Transient(
+                DownloadError(
+                    f"HTTP {error.code} {error.reason} from {url} after several attempts; "
+                    "try again later"
+                )
+            ) from None
         raise DownloadError(f"HTTP {error.code} {error.reason} from {url}") from None
     except urllib.error.URLError as error:
         raise _network_error(url, error.reason) from None
@@ -259,7 +304,12 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
             content_range = response.headers.get("Content-Range", "")
             if not content_range.startswith(f"bytes {offset}-"):
                 part.unlink(missing_ok=True)
-                raise _Transient(DownloadError(f"{url} answered a range request with {content_range!r}; run the command again"))
+                raise _Transient(
+                    DownloadError(
+                        f"{url} answered a range request with {content_range!r}; "
+                        "run the command again"
+                    )
+                )
         else:
             offset = 0  # 200: the server sends the whole file
         length = response.headers.get("Content-Length")
@@ -267,10 +317,15 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
         try:
             first = response.read(CHUNK_SIZE)
         except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as error:
-            raise _Transient(DownloadError(f"connection to {url} broke ({error}); run the command again to resume")) from None
+            raise _Transient(
+                DownloadError(
+                    f"connection to {url} broke ({error}); run the command again to resume"
+                )
+            ) from None
         if offset == 0 and _looks_like_html(first, response.headers.get("Content-Type", "")):
             raise HTMLPageError(
-                f"{url} sent an HTML page instead of {resource.filename} (an error, login or quota page); "
+                f"{url} sent an HTML page instead of {resource.filename} "
+                "(an error, login or quota page); "
                 "open the address in a browser to see why, or try again later"
             )
         if total is not None:
@@ -278,7 +333,14 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
         received = offset
         try:
             bar = tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=resource.filename, disable=not progress, leave=False
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=resource.filename,
+                disable=not progress,
+                leave=False,
             )
             with open(part, "ab" if offset else "wb") as handle, bar:
                 block = first
@@ -290,7 +352,8 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
         except OSError as error:
             if error.errno == errno.ENOSPC:
                 raise DiskFullError(
-                    f"disk full while writing {part} ({human_size(received)} written); free space or use --dest, then run the command again to resume"
+                    f"disk full while writing {part} ({human_size(received)} written); "
+                    "free space or use --dest, then run the command again to resume"
                 ) from None
             if isinstance(error, (TimeoutError, socket.timeout, ConnectionError)):
                 raise _broken_connection(url, received, error) from None
@@ -298,22 +361,43 @@ def _fetch_once(url: str, part: Path, resource: Resource, *, timeout: float, pro
         except http.client.HTTPException as error:
             raise _broken_connection(url, received, error) from None
     if total is not None and received < total:
-        raise _Transient(DownloadError(f"connection to {url} closed after {received:,} of {total:,} bytes; run the command again to resume"))
+        raise _Transient(
+            DownloadError(
+                f"connection to {url} closed after {received:,} of {total:,} bytes; "
+                "run the command again to resume"
+            )
+        )
 
 
-_ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY", b"\x1f\x8b", b"\x89HDF", b"BZh", b"\xfd7zXZ")
+_ARCHIVE_MAGIC = (
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x93NUMPY",
+    b"\x1f\x8b",
+    b"\x89HDF",
+    b"BZh",
+    b"\xfd7zXZ",
+)
 
 
 def _looks_like_html(first_bytes: bytes, content_type: str) -> bool:
-    """True for an HTML page: by its first bytes, or by its Content-Type when the bytes are no known archive."""
+    """True for an HTML page: by its first bytes, or by
+    its Content-Type when the bytes are no known archive."""
     head = first_bytes[:512].lstrip().lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (head.startswith(b"<?xml") and b"<html" in head):
+    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body")) or (
+        head.startswith(b"<?xml") and b"<html" in head
+    ):
         return True
-    return content_type.lower().startswith("text/html") and not first_bytes.startswith(_ARCHIVE_MAGIC)
+    return content_type.lower().startswith("text/html") and not first_bytes.startswith(
+        _ARCHIVE_MAGIC
+    )
 
 
 def check_free_space(folder: Path, needed: int, what: str = "the download") -> None:
     """Raise ``DiskFullError`` if ``folder``'s file system has fewer than ``needed`` bytes free."""
     free = shutil.disk_usage(folder).free
     if needed > free:
-        raise DiskFullError(f"disk full: {what} needs {human_size(needed)} but {folder} has {human_size(free)} free; free space or use --dest")
+        raise DiskFullError(
+            f"disk full: {what} needs {human_size(needed)} but {folder} has {human_size(free)} "
+            "free; free space or use --dest"
+        )

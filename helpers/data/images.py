@@ -15,7 +15,8 @@ class UnreadableImageError(ValueError):
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Decode an image file to uint8 grayscale (H, W) or RGB (H, W, 3); 16-bit is scaled to 8-bit."""
+    """Decode an image file to uint8 grayscale (H, W) or RGB (H, W, 3); 16-bit is scaled to
+    8-bit."""
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise UnreadableImageError(f"{path} is not a readable image")
@@ -45,4 +46,6 @@ def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
     if rgb.shape[:2] == (size, size):
         return rgb
     shrinking = rgb.shape[0] > size
-    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return cv2.resize(
+        rgb, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    )

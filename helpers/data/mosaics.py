@@ -1,9 +1,9 @@
 """Mosaics of images with one target image at a known tile: localization ground truth without boxes.
 
-An electroluminescence image of a solar module is a grid of cells; ``make_mosaics`` builds such grids from a
-cell data set (one target cell among background cells, or background only), each mosaic from one group
-(module type) as a real module would be. A classifier sees only "contains a target cell"; where it is
-(``Mosaics.target``) is kept for scoring (``helpers.explain.localization``).
+An electroluminescence image of a solar module is a grid of cells; ``make_mosaics`` builds such
+grids from a cell data set (one target cell among background cells, or background only), each mosaic
+from one group (module type) as a real module would be. A classifier sees only "contains a target
+cell"; where it is (``Mosaics.target``) is kept for scoring (``helpers.explain.localization``).
 """
 
 from __future__ import annotations
@@ -37,22 +37,38 @@ class Mosaics:
 
     def subset(self, which: np.ndarray) -> Mosaics:
         """The mosaics selected by an index or boolean array."""
-        return Mosaics(self.cells[which], self.labels[which], self.target[which], self.groups[which])
+        return Mosaics(
+            self.cells[which], self.labels[which], self.target[which], self.groups[which]
+        )
 
     def as_dataset(self, tiles: np.ndarray, name: str) -> ImageDataset:
-        """The rendered mosaics as an in-memory image data set labelled "contains target" (1) or not (0)."""
+        """The rendered mosaics as an in-memory image data
+        set labelled "contains target" (1) or not (0)."""
         meta = pd.DataFrame({"target_tile": self.target, "group": self.groups})
-        return ImageDataset(name, self.labels, ["background only", "contains target"], meta, images=render_mosaics(tiles, self))
+        return ImageDataset(
+            name,
+            self.labels,
+            ["background only", "contains target"],
+            meta,
+            images=render_mosaics(tiles, self),
+        )
 
 
-def check_mosaics(target_cells: np.ndarray, background_cells: np.ndarray, splits: dict[str, np.ndarray], grid: tuple[int, int]) -> None:
-    """Raise ``ParameterError`` (one sentence) when a split has too few images to fill one mosaic of each kind."""
+def check_mosaics(
+    target_cells: np.ndarray,
+    background_cells: np.ndarray,
+    splits: dict[str, np.ndarray],
+    grid: tuple[int, int],
+) -> None:
+    """Raise ``ParameterError`` (one sentence) when a split
+    has too few images to fill one mosaic of each kind."""
     need = grid[0] * grid[1]
     for split, indices in splits.items():
         targets, background = int(target_cells[indices].sum()), int(background_cells[indices].sum())
         if targets < 1 or background < need:
             raise ParameterError(
-                f"the {split} split has {targets} target and {background} background images, too few for {grid[0]}x{grid[1]} mosaics "
+                f"the {split} split has {targets} target and {background} background images, "
+                f"too few for {grid[0]}x{grid[1]} mosaics "
                 f"(at least 1 and {need}): add images, lower GRID or choose another TARGET_CLASS."
             )
 
@@ -70,19 +86,26 @@ def make_mosaics(
 ) -> Mosaics:
     """Draw ``n_mosaics`` grids from the cells ``indices`` of a data set.
 
-    ``target_cells`` and ``background_cells`` are boolean over the whole data set (ELPV: defect probability 1
-    and 0; any other set: one class and the rest). A positive mosaic holds one target cell at a uniformly
-    random tile among background cells; a negative one only background cells. ``groups`` (e.g. module type,
-    whole data set): a mosaic takes all its cells from one group, chosen in proportion to the group's target
-    cells (positives) or background cells (negatives). Cells do not repeat within a mosaic.
+    ``target_cells`` and ``background_cells`` are boolean over the whole data set (ELPV: defect
+    probability 1 and 0; any other set: one class and the rest). A positive mosaic holds one target
+    cell at a uniformly random tile among background cells; a negative one only background cells.
+    ``groups`` (e.g. module type, whole data set): a mosaic takes all its cells from one group,
+    chosen in proportion to the group's target cells (positives) or background cells (negatives).
+    Cells do not repeat within a mosaic.
     """
     rng = np.random.default_rng(seed)
-    target_cells, background_cells = np.asarray(target_cells, bool), np.asarray(background_cells, bool)
+    target_cells, background_cells = (
+        np.asarray(target_cells, bool),
+        np.asarray(background_cells, bool),
+    )
     indices = np.asarray(indices)
     groups = np.zeros(len(target_cells), dtype=int) if groups is None else np.asarray(groups)
     rows, cols = grid
     n_tiles = rows * cols
-    background = {g: indices[background_cells[indices] & (groups[indices] == g)] for g in np.unique(groups[indices])}
+    background = {
+        g: indices[background_cells[indices] & (groups[indices] == g)]
+        for g in np.unique(groups[indices])
+    }
     targets = {g: indices[target_cells[indices] & (groups[indices] == g)] for g in background}
     n_positive = int(round(n_mosaics * positive_fraction))
     labels = np.r_[np.ones(n_positive, int), np.zeros(n_mosaics - n_positive, int)]
@@ -113,17 +136,22 @@ def make_mosaics(
 
 
 def resize_cells(images, tile_size: int) -> np.ndarray:
-    """Every image (an array (N, H, W[, 3]) or a list of any sizes) resized to ``tile_size`` square (area
-    interpolation), uint8; all RGB when any of them is."""
+    """Every image (an array (N, H, W[, 3]) or a list of any sizes) resized to ``tile_size`` square
+    (area interpolation), uint8; all RGB when any of them is."""
     images = [np.asarray(image) for image in images]
     if any(image.ndim == 3 for image in images):
         images = [to_rgb(image) for image in images]
-    out = [cv2.resize(image, (tile_size, tile_size), interpolation=cv2.INTER_AREA) for image in images]
+    out = [
+        cv2.resize(image, (tile_size, tile_size), interpolation=cv2.INTER_AREA) for image in images
+    ]
     return np.stack(out).astype(np.uint8)
 
 
-def render_mosaics(tiles: np.ndarray, mosaics: Mosaics, which: np.ndarray | slice = slice(None)) -> np.ndarray:
-    """The mosaic images: ``tiles`` (cells resized, indexed like the data set) laid out on each grid.
+def render_mosaics(
+    tiles: np.ndarray, mosaics: Mosaics, which: np.ndarray | slice = slice(None)
+) -> np.ndarray:
+    """The mosaic images: ``tiles`` (cells resized,
+    indexed like the data set) laid out on each grid.
 
     Returns (n, rows * t, cols * t) for grayscale tiles or (n, rows * t, cols * t, 3) for RGB ones.
     """
@@ -145,8 +173,11 @@ def outline_tiles(
     highlight_colour: tuple[int, int, int] = (0, 255, 0),
     thickness: int = 1,
 ) -> np.ndarray:
-    """An RGB uint8 copy of ``image`` with the tile borders drawn, tile ``highlight`` in its own colour."""
-    picture = np.ascontiguousarray(to_rgb(np.clip(np.asarray(image), 0, 255).astype(np.uint8))).copy()
+    """An RGB uint8 copy of ``image`` with the tile
+    borders drawn, tile ``highlight`` in its own colour."""
+    picture = np.ascontiguousarray(
+        to_rgb(np.clip(np.asarray(image), 0, 255).astype(np.uint8))
+    ).copy()
     height, width = picture.shape[:2]
     rows, cols = grid
     for r in range(1, rows):

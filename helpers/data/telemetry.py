@@ -31,7 +31,8 @@ _TEMPERATURE, _CURRENT = 3, 4
 class Telemetry:
     """Generated runs: ``X`` (N, T, C) float32, ``y`` fault type index, and where each fault is.
 
-    ``windows[i] = (start, stop)`` and ``fault_channel[i]`` are ``(-1, -1)`` and ``-1`` for normal runs.
+    ``windows[i] = (start, stop)`` and ``fault_channel[i]``
+    are ``(-1, -1)`` and ``-1`` for normal runs.
     """
 
     X: np.ndarray
@@ -72,11 +73,15 @@ def make_telemetry(
         phase = rng.uniform(0, 2 * np.pi, 3)
         amplitude = rng.uniform(0.8, 1.2, 3)
         for axis in _VIBRATION:
-            X[i, :, axis] = amplitude[axis] * np.sin(2 * np.pi * freq * t + phase[axis]) + noise * rng.standard_normal(length)
+            X[i, :, axis] = amplitude[axis] * np.sin(
+                2 * np.pi * freq * t + phase[axis]
+            ) + noise * rng.standard_normal(length)
         drift = np.cumsum(rng.standard_normal(length)) * 0.02
         X[i, :, _TEMPERATURE] = 45 + rng.uniform(-3, 3) + drift + 0.1 * rng.standard_normal(length)
         load = rng.uniform(4.0, 6.0)
-        X[i, :, _CURRENT] = load + 0.2 * np.sin(2 * np.pi * 2 * freq * t) + 0.1 * rng.standard_normal(length)
+        X[i, :, _CURRENT] = (
+            load + 0.2 * np.sin(2 * np.pi * 2 * freq * t) + 0.1 * rng.standard_normal(length)
+        )
         label = y[i]
         if label == 0:
             continue
@@ -90,7 +95,9 @@ def make_telemetry(
             spacing = int(rng.integers(3, 6))
             impulses = np.zeros(width)
             for k in range(int(rng.integers(0, spacing)), width, spacing):
-                decay = np.exp(-np.arange(width - k) / 1.0) * np.cos(np.pi * np.arange(width - k) / 1.5)
+                decay = np.exp(-np.arange(width - k) / 1.0) * np.cos(
+                    np.pi * np.arange(width - k) / 1.5
+                )
                 impulses[k:] += rng.uniform(2.5, 3.5) * rng.choice([-1, 1]) * decay
             signature = impulses
         elif label == 2:  # imbalance: the rotation tone grows smoothly
@@ -108,13 +115,20 @@ def make_telemetry(
             X[i, start:stop, channel] += signature
         windows[i] = (start, stop)
         fault_channel[i] = channel
-    return Telemetry(X.astype(np.float32), y, windows, fault_channel, list(FAULT_TYPES), list(CHANNEL_NAMES))
+    return Telemetry(
+        X.astype(np.float32), y, windows, fault_channel, list(FAULT_TYPES), list(CHANNEL_NAMES)
+    )
 
 
-def telemetry_dataset(telemetry: Telemetry, test_size: float = 0.3, random_state: int | None = 0) -> SeriesDataset:
-    """A stratified train/test ``SeriesDataset``; ``meta`` holds the test runs' ``windows`` and ``fault_channel``."""
+def telemetry_dataset(
+    telemetry: Telemetry, test_size: float = 0.3, random_state: int | None = 0
+) -> SeriesDataset:
+    """A stratified train/test ``SeriesDataset``; ``meta``
+    holds the test runs' ``windows`` and ``fault_channel``."""
     index = np.arange(len(telemetry.y))
-    train, test = train_test_split(index, test_size=test_size, stratify=telemetry.y, random_state=random_state)
+    train, test = train_test_split(
+        index, test_size=test_size, stratify=telemetry.y, random_state=random_state
+    )
     length = telemetry.X.shape[1]
     return SeriesDataset(
         "telemetry",

@@ -1,1 +1,2 @@
-"""Explanation: class activation maps and Grad-CAM, maps as pictures, localization scores, occlusion, shortcut detection."""
+"""Explanation: class activation maps and Grad-CAM, maps as pictures, localization scores,
+occlusion, shortcut detection."""

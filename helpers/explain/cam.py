@@ -1,4 +1,5 @@
-"""Class activation maps (CAM) and Grad-CAM: where in an image (or a series) the evidence for a class lies.
+"""Class activation maps (CAM) and Grad-CAM: where in
+an image (or a series) the evidence for a class lies.
 
 ``class_activation_maps`` is CAM (Zhou et al. 2016): for a model whose last
 feature maps go through global average pooling (GAP, 1-D or 2-D) and then,
@@ -44,7 +45,8 @@ def _graph_layers(model: keras.Model) -> list:
 
 
 def find_layer_path(model: keras.Model, name: str) -> list:
-    """The chain of layers leading to the layer called ``name``: nested models first, the layer last."""
+    """The chain of layers leading to the layer called
+    ``name``: nested models first, the layer last."""
     for layer in _graph_layers(model):
         if layer.name == name:
             return [layer]
@@ -54,7 +56,9 @@ def find_layer_path(model: keras.Model, name: str) -> list:
                 return [layer, *find_layer_path(layer, name)]
             except ValueError:
                 continue
-    raise ValueError(f"model {model.name!r} has no layer named {name!r} (nested models searched too)")
+    raise ValueError(
+        f"model {model.name!r} has no layer named {name!r} (nested models searched too)"
+    )
 
 
 def gap_head(model: keras.Model) -> tuple[keras.layers.Layer, keras.layers.Dense]:
@@ -66,7 +70,8 @@ def gap_head(model: keras.Model) -> tuple[keras.layers.Layer, keras.layers.Dense
     gaps = [i for i, layer in enumerate(layers) if isinstance(layer, _GAP_TYPES)]
     if not gaps:
         raise ValueError(
-            f"model {model.name!r} has no GlobalAveragePooling1D/2D layer at its top level: CAM needs "
+            f"model {model.name!r} has no GlobalAveragePooling1D/2D layer at its top "
+            "level: CAM needs "
             "feature maps -> GAP -> Dense; use grad_cam for other models"
         )
     position = gaps[-1]
@@ -75,17 +80,21 @@ def gap_head(model: keras.Model) -> tuple[keras.layers.Layer, keras.layers.Dense
         if isinstance(layer, _PASS_THROUGH):
             continue
         rest = layers[layers.index(layer) + 1 :]
-        if isinstance(layer, keras.layers.Dense) and all(isinstance(r, keras.layers.Activation) for r in rest):
+        if isinstance(layer, keras.layers.Dense) and all(
+            isinstance(r, keras.layers.Activation) for r in rest
+        ):
             return gap, layer
         break
     raise ValueError(
-        f"in model {model.name!r} the layers after {gap.name!r} (dropout aside) are not one Dense classifier "
+        f"in model {model.name!r} the layers after {gap.name!r} "
+        "(dropout aside) are not one Dense classifier "
         "ending the model: CAM needs GAP -> Dense; use grad_cam instead"
     )
 
 
 def _default_target(model: keras.Model) -> tuple[keras.layers.Layer, str]:
-    """Where Grad-CAM looks by default: the input of the (last) GAP layer, else the last spatial output."""
+    """Where Grad-CAM looks by default: the input of
+    the (last) GAP layer, else the last spatial output."""
     layers = _graph_layers(model)
     gaps = [layer for layer in layers if isinstance(layer, _GAP_TYPES)]
     if gaps:
@@ -97,12 +106,16 @@ def _default_target(model: keras.Model) -> tuple[keras.layers.Layer, str]:
             continue
         if len(shape) in (3, 4):
             return layer, "output"
-    raise ValueError(f"model {model.name!r} has no layer with (N, t, C) or (N, h, w, C) outputs: name one with layer_name")
+    raise ValueError(
+        f"model {model.name!r} has no layer with (N, t, C) or (N, h, "
+        "w, C) outputs: name one with layer_name"
+    )
 
 
 @contextmanager
 def _tapped(*layers):
-    """Record each layer's (first positional) input and its output whenever it is called, eager or traced.
+    """Record each layer's (first positional) input and
+    its output whenever it is called, eager or traced.
 
     Yields one dict per layer with keys ``input`` and ``output``; the layers'
     ``call`` is restored on exit. This works at any depth of nesting, because the
@@ -135,19 +148,27 @@ def _final_layer(model: keras.Model):
 
 
 def _logits_from(last) -> Callable | None:
-    """``input of last -> class logits`` when the model ends in a softmax/sigmoid Dense layer, else None.
+    """``input of last -> class logits`` when the model
+    ends in a softmax/sigmoid Dense layer, else None.
 
     A single sigmoid unit gives two scores: (-z, z) for classes 0 and 1.
     """
     activation = getattr(last, "activation", None)
-    if not (isinstance(last, keras.layers.Dense) and activation in (keras.activations.softmax, keras.activations.sigmoid)):
+    if not (
+        isinstance(last, keras.layers.Dense)
+        and activation in (keras.activations.softmax, keras.activations.sigmoid)
+    ):
         return None
     kernel, bias = last.kernel, last.bias
 
     def logits(x):
         z = tf.matmul(tf.cast(x, kernel.dtype), kernel)
         z = z if bias is None else z + bias
-        return tf.concat([-z, z], axis=-1) if activation is keras.activations.sigmoid and z.shape[-1] == 1 else z
+        return (
+            tf.concat([-z, z], axis=-1)
+            if activation is keras.activations.sigmoid and z.shape[-1] == 1
+            else z
+        )
 
     return logits
 
@@ -185,7 +206,9 @@ def _pick(scores: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
 # --------------------------------------------------------------------------- maps
 
 
-def class_activation_maps(model: keras.Model, inputs, class_index=None, batch_size: int = 32) -> np.ndarray:
+def class_activation_maps(
+    model: keras.Model, inputs, class_index=None, batch_size: int = 32
+) -> np.ndarray:
     """CAM: the feature maps at GAP's input weighted by the classifier's kernel column of the class.
 
     ``inputs``: an array (N, ...) or a tf.data set of batches (images or (images, labels)).
@@ -198,28 +221,42 @@ def class_activation_maps(model: keras.Model, inputs, class_index=None, batch_si
 
 
 def weighted_maps(maps, columns):
-    """The CAM formula: feature maps (N, ..., C) weighted by one kernel column per sample (N, C), summed over C."""
+    """The CAM formula: feature maps (N, ..., C) weighted
+    by one kernel column per sample (N, C), summed over C."""
     return keras.ops.einsum("n...c,nc->n...", maps, columns)
 
 
-def cams_from_maps(maps: np.ndarray, kernel: np.ndarray, class_index: int | np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """CAMs from feature maps computed once: (N, h, w) or (N, t), ``maps`` times the classifier's kernel column(s).
+def cams_from_maps(
+    maps: np.ndarray, kernel: np.ndarray, class_index: int | np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """CAMs from feature maps computed once: (N, h, w) or (N,
+    t), ``maps`` times the classifier's kernel column(s).
 
-    ``kernel`` is the dense classifier's (C, K) kernel; ``class_index`` one class for all maps or one per map.
+    ``kernel`` is the dense classifier's (C, K) kernel;
+    ``class_index`` one class for all maps or one per map.
     """
     kernel = np.asarray(kernel, dtype=np.float32)
     classes = np.broadcast_to(np.asarray(class_index), (len(maps),))
     chunks = [
-        np.asarray(weighted_maps(maps[start : start + batch_size].astype(np.float32), kernel[:, classes[start : start + batch_size]].T))
+        np.asarray(
+            weighted_maps(
+                maps[start : start + batch_size].astype(np.float32),
+                kernel[:, classes[start : start + batch_size]].T,
+            )
+        )
         for start in range(0, len(maps), batch_size)
     ]
     return np.concatenate(chunks) if chunks else np.zeros((0, *maps.shape[1:-1]), np.float32)
 
 
-def contrast_cams(maps: np.ndarray, kernel: np.ndarray, class_index: int | np.ndarray) -> np.ndarray:
-    """CAMs of evidence *for* a class against the others: its CAM minus the mean CAM of the other classes.
+def contrast_cams(
+    maps: np.ndarray, kernel: np.ndarray, class_index: int | np.ndarray
+) -> np.ndarray:
+    """CAMs of evidence *for* a class against the others:
+    its CAM minus the mean CAM of the other classes.
 
-    For two classes this is the map whose average is the logit difference, so its peak is where the decision is made.
+    For two classes this is the map whose average is the logit
+    difference, so its peak is where the decision is made.
     """
     kernel = np.asarray(kernel, dtype=np.float32)
     n_classes = kernel.shape[1]
@@ -233,19 +270,30 @@ def _cam_step(model: keras.Model) -> Callable:
     @tf.function(reduce_retracing=True)
     def step(x, classes):
         kernel = tf.convert_to_tensor(dense.kernel)
-        bias = tf.zeros(kernel.shape[-1], kernel.dtype) if dense.bias is None else tf.convert_to_tensor(dense.bias)
+        bias = (
+            tf.zeros(kernel.shape[-1], kernel.dtype)
+            if dense.bias is None
+            else tf.convert_to_tensor(dense.bias)
+        )
         with _tapped(gap) as (at_gap,):
             model(x, training=False)
         maps = tf.cast(at_gap["input"], kernel.dtype)  # (n, ..., C)
         spatial = list(range(1, len(maps.shape) - 1))
         logits = tf.matmul(tf.reduce_mean(maps, axis=spatial), kernel) + bias
         classes = tf.where(classes < 0, tf.cast(tf.argmax(logits, axis=-1), tf.int32), classes)
-        return weighted_maps(maps, tf.transpose(tf.gather(kernel, classes, axis=1)))  # columns (n, C)
+        # columns (n, C)
+        return weighted_maps(maps, tf.transpose(tf.gather(kernel, classes, axis=1)))
 
     return step
 
 
-def grad_cam(model: keras.Model, inputs, layer_name: str | None = None, class_index=None, batch_size: int = 32) -> np.ndarray:
+def grad_cam(
+    model: keras.Model,
+    inputs,
+    layer_name: str | None = None,
+    class_index=None,
+    batch_size: int = 32,
+) -> np.ndarray:
     """Grad-CAM of any layer with (N, h, w, C) or (N, t, C) outputs, nested sub-models included.
 
     The channels of ``layer_name`` (default: the feature maps feeding GAP, else the last
@@ -258,7 +306,9 @@ def grad_cam(model: keras.Model, inputs, layer_name: str | None = None, class_in
 
 
 def _grad_cam_step(model: keras.Model, layer_name: str | None) -> Callable:
-    target, where = (find_layer_path(model, layer_name)[-1], "output") if layer_name else _default_target(model)
+    target, where = (
+        (find_layer_path(model, layer_name)[-1], "output") if layer_name else _default_target(model)
+    )
     last = _final_layer(model)
     to_logits = _logits_from(last)
 
@@ -282,7 +332,8 @@ def _grad_cam_step(model: keras.Model, layer_name: str | None) -> Callable:
 def _cached(model: keras.Model, key: tuple, build: Callable[[], Callable]) -> Callable:
     """The model's compiled step for ``key``, built once: repeated calls reuse its traced function.
 
-    Kept on the model itself (outside Keras' attribute tracking), so it lives and dies with the model.
+    Kept on the model itself (outside Keras' attribute
+    tracking), so it lives and dies with the model.
     """
     steps = model.__dict__.get("_helpers_cam_steps")
     if steps is None:

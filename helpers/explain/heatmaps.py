@@ -1,4 +1,5 @@
-"""Maps as pictures and as measurements: upsampling, min-max scaling, colour overlays, correlation, energy in a region."""
+"""Maps as pictures and as measurements: upsampling, min-max
+scaling, colour overlays, correlation, energy in a region."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ def upsample_maps(maps: np.ndarray, size) -> np.ndarray:
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim == 2:
         length = int(size if np.ndim(size) == 0 else size[0])
-        out = [cv2.resize(m[:, np.newaxis], (1, length), interpolation=cv2.INTER_LINEAR)[:, 0] for m in maps]
+        out = [
+            cv2.resize(m[:, np.newaxis], (1, length), interpolation=cv2.INTER_LINEAR)[:, 0]
+            for m in maps
+        ]
         return np.stack(out) if out else np.zeros((0, length), np.float32)
     if maps.ndim != 3:
         raise ValueError(f"expected (N, h, w) or (N, t) maps, got shape {maps.shape}")
@@ -40,8 +44,11 @@ def normalize_maps(maps: np.ndarray, clip_negative: bool = False) -> np.ndarray:
     return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1.0), 0.0).astype(np.float32)
 
 
-def overlay(image: np.ndarray, cam_map: np.ndarray, alpha: float = 0.5, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
-    """An RGB uint8 picture of ``image`` with ``cam_map`` (any size, resized) blended on top in a colour map.
+def overlay(
+    image: np.ndarray, cam_map: np.ndarray, alpha: float = 0.5, colormap: int = cv2.COLORMAP_JET
+) -> np.ndarray:
+    """An RGB uint8 picture of ``image`` with ``cam_map``
+    (any size, resized) blended on top in a colour map.
 
     ``image``: (H, W) grayscale or (H, W, 3) RGB, uint8 or floats in [0, 255].
     ``cam_map``: one 2-D map; it is min-max normalized unless already within [0, 1].
@@ -70,11 +77,13 @@ def map_correlation(maps_a: np.ndarray, maps_b: np.ndarray) -> np.ndarray:
 
 
 def cam_energy_share(cams: np.ndarray, masks: np.ndarray, *, normalize: bool = True) -> np.ndarray:
-    """Per image: the share of the CAM's mass inside ``masks`` ((N, h, w) each; CAMs are upsampled to the masks).
+    """Per image: the share of the CAM's mass inside ``masks``
+    ((N, h, w) each; CAMs are upsampled to the masks).
 
-    ``normalize=True`` min-max scales each map to [0, 1] first, as the energy-based pointing game of Score-CAM
-    (Wang et al. 2020) does, so a diffuse offset over the whole image does not count; ``False`` takes the
-    positive part of the raw map. Images whose mask is empty or whose map has no mass give NaN.
+    ``normalize=True`` min-max scales each map to [0, 1] first, as the energy-based pointing game of
+    Score-CAM (Wang et al. 2020) does, so a diffuse offset over the whole image does not count;
+    ``False`` takes the positive part of the raw map. Images whose mask is empty or whose map has no
+    mass give NaN.
     """
     if cams.shape[1:] != masks.shape[1:]:
         cams = upsample_maps(cams, masks.shape[1])

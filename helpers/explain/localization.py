@@ -1,9 +1,10 @@
-"""Scoring where a map points when the truth is known: tiles of a mosaic, fault windows of a series, and baselines.
+"""Scoring where a map points when the truth is known: tiles
+of a mosaic, fault windows of a series, and baselines.
 
-Image maps (any resolution, tiles assigned by pixel centre): ``pointing_game`` (the peak lies in the target
-tile), ``energy_in_target`` (share of the positive mass inside it), baselines ``random_maps``,
-``centre_bias_maps`` and ``tile_value_maps``; ``outscore_probability`` is the ceiling a per-cell scorer sets.
-Series maps: ``peak_in_window_rate`` against ``random_peak_rate``.
+Image maps (any resolution, tiles assigned by pixel centre): ``pointing_game`` (the peak lies in the
+target tile), ``energy_in_target`` (share of the positive mass inside it), baselines
+``random_maps``, ``centre_bias_maps`` and ``tile_value_maps``; ``outscore_probability`` is the
+ceiling a per-cell scorer sets. Series maps: ``peak_in_window_rate`` against ``random_peak_rate``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def random_maps(n: int, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
 
 
 def centre_bias_maps(n: int, shape: tuple[int, int], sigma: float = 0.25) -> np.ndarray:
-    """Gaussian maps centred on the image (``sigma`` as a fraction of its size): the centre-bias baseline."""
+    """Gaussian maps centred on the image (``sigma`` as
+    a fraction of its size): the centre-bias baseline."""
     height, width = shape
     y = (np.arange(height) + 0.5) / height - 0.5
     x = (np.arange(width) + 0.5) / width - 0.5
@@ -87,7 +89,9 @@ def tile_means(images: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return (sums / counts).reshape(n, rows, cols)
 
 
-def outscore_probability(defective_scores: np.ndarray, functional_scores: np.ndarray, n_others: int) -> np.ndarray:
+def outscore_probability(
+    defective_scores: np.ndarray, functional_scores: np.ndarray, n_others: int
+) -> np.ndarray:
     """Per defective cell: the chance its score beats ``n_others`` functional cells drawn at random.
 
     ``F(s) ** n_others`` with ``F`` the share of ``functional_scores`` strictly below ``s``:
@@ -96,12 +100,16 @@ def outscore_probability(defective_scores: np.ndarray, functional_scores: np.nda
     functional = np.sort(np.asarray(functional_scores, dtype=np.float64))
     if functional.size == 0:
         raise ValueError("need at least one functional cell score")
-    below = np.searchsorted(functional, np.asarray(defective_scores, dtype=np.float64), side="left") / functional.size
+    below = (
+        np.searchsorted(functional, np.asarray(defective_scores, dtype=np.float64), side="left")
+        / functional.size
+    )
     return below**n_others
 
 
 def peak_in_window_rate(maps: np.ndarray, windows: np.ndarray) -> float:
-    """Share of maps (N, T) whose highest value lies inside its window ``[start, stop)``; runs with no window skipped."""
+    """Share of maps (N, T) whose highest value lies inside
+    its window ``[start, stop)``; runs with no window skipped."""
     maps, windows = np.asarray(maps), np.asarray(windows)
     keep = windows[:, 0] >= 0
     if not keep.any():
@@ -111,7 +119,8 @@ def peak_in_window_rate(maps: np.ndarray, windows: np.ndarray) -> float:
 
 
 def random_peak_rate(windows: np.ndarray, length: int) -> float:
-    """What ``peak_in_window_rate`` scores in expectation when the peak falls uniformly at random in [0, length)."""
+    """What ``peak_in_window_rate`` scores in expectation
+    when the peak falls uniformly at random in [0, length)."""
     windows = np.asarray(windows)
     keep = windows[:, 0] >= 0
     return float(np.mean((windows[keep, 1] - windows[keep, 0]) / length))

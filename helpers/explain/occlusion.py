@@ -1,4 +1,5 @@
-"""Attribution by occlusion: how much a prediction relies on each channel of a multichannel series."""
+"""Attribution by occlusion: how much a prediction relies on each channel of a multichannel
+series."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ from helpers.data.series import valid_mask
 
 
 def channel_occlusion(
-    predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, target: np.ndarray, *, value: float = 0.0, lengths: np.ndarray | None = None
+    predict: Callable[[np.ndarray], np.ndarray],
+    X: np.ndarray,
+    target: np.ndarray,
+    *,
+    value: float = 0.0,
+    lengths: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(N, C): how much each sample's ``target`` class probability drops when one channel is replaced by ``value``.
+    """(N, C): how much each sample's ``target`` class
+    probability drops when one channel is replaced by ``value``.
 
-    On standardized series ``value=0`` is the channel's training mean, so the channel is "switched off" and
-    carries no information; padding stays padding.
+    On standardized series ``value=0`` is the channel's training mean, so the channel is "switched
+    off" and carries no information; padding stays padding.
     """
     X = np.asarray(X, np.float32)
     rows = np.arange(len(X))

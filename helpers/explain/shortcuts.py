@@ -1,4 +1,5 @@
-"""Shortcuts found from CAMs alone: spurious regions a model leans on, their removal, and labels worth a second look.
+"""Shortcuts found from CAMs alone: spurious regions a model
+leans on, their removal, and labels worth a second look.
 
 Everything here works on a frozen backbone's feature maps and the CAMs of a head on them
 (``helpers.explain.cam.contrast_cams``), so no location or label of the shortcut is needed:
@@ -6,8 +7,8 @@ Everything here works on a frozen backbone's feature maps and the CAMs of a head
 - ``detect_spurious_regions``: CAM peaks that repeat one pattern and dominate the decision, with the
   flagged region per image;
 - ``remove_regions``: mask (mean fill) or inpaint (OpenCV) flagged regions;
-- ``out_of_fold_probabilities`` and ``suspicious_labels``: confident out-of-fold disagreement backed by CAM
-  evidence, to rank labels worth a second look.
+- ``out_of_fold_probabilities`` and ``suspicious_labels``: confident out-of-fold disagreement backed
+  by CAM evidence, to rank labels worth a second look.
 
 The "right for the right reasons" penalty itself is written in notebook 06.
 """
@@ -59,7 +60,8 @@ def detect_spurious_regions(
     dilate: int = 2,
     random_state: int = 0,
 ) -> Detection:
-    """Find evidence that is one repeated pattern and far stronger than anything else, from CAMs alone.
+    """Find evidence that is one repeated pattern and
+    far stronger than anything else, from CAMs alone.
 
     Each image contributes the feature vector at its CAM peak (what the model
     looks at most). These vectors are clustered by appearance (k-means on
@@ -83,14 +85,21 @@ def detect_spurious_regions(
     clusters = KMeans(k, n_init=4, random_state=random_state).fit_predict(vectors)
     strength = cams.reshape(n, -1).max(axis=1)
     reference = max(float(np.median(strength)), 1e-8)
-    cluster_strength = np.array([np.median(strength[clusters == c]) / reference if np.any(clusters == c) else 0.0 for c in range(k)])
+    cluster_strength = np.array(
+        [
+            np.median(strength[clusters == c]) / reference if np.any(clusters == c) else 0.0
+            for c in range(k)
+        ]
+    )
     shares = np.bincount(clusters, minlength=k) / n
     suspicious = np.flatnonzero((cluster_strength > min_strength) & (shares >= min_share))
     flagged = np.isin(clusters, suspicious)
     masks = np.zeros((n, mask_size, mask_size), dtype=np.float32)
     kernel = np.ones((2 * dilate + 1, 2 * dilate + 1), np.uint8)
     for i in np.flatnonzero(flagged):
-        cam = cv2.resize(cams[i].astype(np.float32), (mask_size, mask_size), interpolation=cv2.INTER_LINEAR)
+        cam = cv2.resize(
+            cams[i].astype(np.float32), (mask_size, mask_size), interpolation=cv2.INTER_LINEAR
+        )
         strong = (cam >= region_threshold * cam.max()).astype(np.uint8)
         _, components = cv2.connectedComponents(strong, connectivity=8)
         py, px = np.unravel_index(int(cam.argmax()), cam.shape)
@@ -100,7 +109,8 @@ def detect_spurious_regions(
 
 
 def precision_recall(flagged: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
-    """Precision and recall of boolean flags against the truth (NaN precision when nothing is flagged)."""
+    """Precision and recall of boolean flags against
+    the truth (NaN precision when nothing is flagged)."""
     flagged, truth = np.asarray(flagged, bool), np.asarray(truth, bool)
     hits = float((flagged & truth).sum())
     precision = hits / flagged.sum() if flagged.any() else float("nan")
@@ -108,7 +118,9 @@ def precision_recall(flagged: np.ndarray, truth: np.ndarray) -> tuple[float, flo
     return precision, recall
 
 
-def remove_regions(images: np.ndarray, masks: np.ndarray, method: str = "inpaint", radius: int = 5) -> np.ndarray:
+def remove_regions(
+    images: np.ndarray, masks: np.ndarray, method: str = "inpaint", radius: int = 5
+) -> np.ndarray:
     """Copies of uint8 ``images`` with the regions where ``masks`` > 0.5 removed.
 
     ``masks`` may be at a coarser grid (e.g. CAM cells): they are resized to
@@ -122,7 +134,9 @@ def remove_regions(images: np.ndarray, masks: np.ndarray, method: str = "inpaint
     for i, mask in enumerate(masks):
         if mask.max() <= 0.5:
             continue
-        full = cv2.resize((mask > 0.5).astype(np.uint8), (images.shape[2], side), interpolation=cv2.INTER_NEAREST)
+        full = cv2.resize(
+            (mask > 0.5).astype(np.uint8), (images.shape[2], side), interpolation=cv2.INTER_NEAREST
+        )
         if method == "inpaint":
             out[i] = cv2.inpaint(images[i], full, radius, cv2.INPAINT_TELEA)
         else:
@@ -131,13 +145,21 @@ def remove_regions(images: np.ndarray, masks: np.ndarray, method: str = "inpaint
 
 
 def out_of_fold_probabilities(
-    fit_predict: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray], X: np.ndarray, labels: np.ndarray, *, folds: int = 5, seed: int = 0
+    fit_predict: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    folds: int = 5,
+    seed: int = 0,
 ) -> np.ndarray:
-    """(N, K) probabilities of each sample from a model that never saw it: ``fit_predict(X_fit, y_fit, X_held)``
-    is called once per stratified fold and returns the held-out samples' class probabilities."""
+    """(N, K) probabilities of each sample from a model that never saw it:
+    ``fit_predict(X_fit, y_fit, X_held)`` is called once per stratified fold and returns the
+    held-out samples' class probabilities."""
     labels = np.asarray(labels)
     out = None
-    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels):
+    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+        np.zeros(len(labels)), labels
+    ):
         proba = np.asarray(fit_predict(X[fit], labels[fit], X[held]))
         out = np.zeros((len(labels), proba.shape[1]), dtype=np.float32) if out is None else out
         out[held] = proba
@@ -156,26 +178,37 @@ def suspicious_labels(
 ) -> np.ndarray:
     """Candidates whose label a model confidently disputes, backed by CAM evidence.
 
-    An image is suspicious when it is a ``candidate`` (e.g. ELPV's uncertain cells), the out-of-fold model
-    gives another class at least ``min_confidence``, and, when the model says ``target_class`` (ELPV:
-    defective), the target's CAM is concentrated (peak / mean >= ``min_peak_ratio``: a localized defect, not
-    diffuse texture).
+    An image is suspicious when it is a ``candidate`` (e.g. ELPV's uncertain cells), the out-of-fold
+    model gives another class at least ``min_confidence``, and, when the model says ``target_class``
+    (ELPV: defective), the target's CAM is concentrated (peak / mean >= ``min_peak_ratio``: a
+    localized defect, not diffuse texture).
     """
     labels = np.asarray(labels)
     predicted = probabilities.argmax(axis=1)
-    disputed = (predicted != labels) & (probabilities.max(axis=1) >= min_confidence) & np.asarray(candidates, bool)
+    disputed = (
+        (predicted != labels)
+        & (probabilities.max(axis=1) >= min_confidence)
+        & np.asarray(candidates, bool)
+    )
     if min_peak_ratio is not None:
         disputed &= (predicted != target_class) | (cam_peak_ratio >= min_peak_ratio)
     return disputed
 
 
-def shortcut_scores(heads, test_maps: dict[str, np.ndarray], labels: np.ndarray, stamp_masks: np.ndarray, target_class: int) -> dict[str, float]:
-    """Accuracy on each test set (name -> feature maps) and the share of CAM energy on the stamp, averaged over
-    ``heads`` (one head, or several trained with different seeds); ``decorrelated spread`` is the range (max - min)
-    of the decorrelated accuracy across them.
+def shortcut_scores(
+    heads,
+    test_maps: dict[str, np.ndarray],
+    labels: np.ndarray,
+    stamp_masks: np.ndarray,
+    target_class: int,
+) -> dict[str, float]:
+    """Accuracy on each test set (name -> feature maps) and the share of CAM energy on the stamp,
+    averaged over ``heads`` (one head, or several trained with different seeds);
+    ``decorrelated spread`` is the range (max - min) of the decorrelated accuracy across them.
 
-    The CAM is the target class's evidence against the others (``contrast_cams``) on the ``decorrelated``
-    test set, where every image carries the stamp; ``stamp_masks`` are its boxes at any resolution.
+    The CAM is the target class's evidence against the others (``contrast_cams``) on the
+    ``decorrelated`` test set, where every image carries the stamp; ``stamp_masks`` are its boxes at
+    any resolution.
     """
     from helpers.explain.cam import contrast_cams
     from helpers.explain.heatmaps import cam_energy_share
@@ -183,10 +216,17 @@ def shortcut_scores(heads, test_maps: dict[str, np.ndarray], labels: np.ndarray,
 
     per_head = []
     for head in heads if isinstance(heads, list | tuple) else [heads]:
-        scores = {f"{name} accuracy": float((predict_in_batches(head, maps).argmax(1) == labels).mean()) for name, maps in test_maps.items()}
-        cams = contrast_cams(test_maps["decorrelated"], head.get_layer("classifier").kernel.numpy(), target_class)
+        scores = {
+            f"{name} accuracy": float((predict_in_batches(head, maps).argmax(1) == labels).mean())
+            for name, maps in test_maps.items()
+        }
+        cams = contrast_cams(
+            test_maps["decorrelated"], head.get_layer("classifier").kernel.numpy(), target_class
+        )
         scores["CAM energy on stamp"] = float(np.nanmean(cam_energy_share(cams, stamp_masks)))
-        scores["CAM energy on stamp (raw)"] = float(np.nanmean(cam_energy_share(cams, stamp_masks, normalize=False)))
+        scores["CAM energy on stamp (raw)"] = float(
+            np.nanmean(cam_energy_share(cams, stamp_masks, normalize=False))
+        )
         per_head.append(scores)
     decorrelated = [scores["decorrelated accuracy"] for scores in per_head]
     return {key: float(np.mean([scores[key] for scores in per_head])) for key in per_head[0]} | {

@@ -1,1 +1,2 @@
-"""Models: ImageNet backbones with offline weights, frozen networks on a fast runtime, features, GAP classifiers, training plumbing."""
+"""Models: ImageNet backbones with offline weights, frozen networks on a fast runtime, features, GAP
+classifiers, training plumbing."""

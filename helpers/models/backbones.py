@@ -1,8 +1,10 @@
-"""ImageNet CNN backbones as flat Keras models that carry their own preprocessing: raw RGB [0, 255] in, features out.
+"""ImageNet CNN backbones as flat Keras models that carry
+their own preprocessing: raw RGB [0, 255] in, features out.
 
-The graph is flat (no nested base model), so any layer can be read for class activation maps or unfrozen for
-fine-tuning. ``mobilenet_v2`` resolves its ImageNet weights offline (``helpers.models.imagenet``); every other
-``keras.applications`` model loads ``weights="imagenet"`` from Keras' own cache or download.
+The graph is flat (no nested base model), so any layer can be read for class activation maps or
+unfrozen for fine-tuning. ``mobilenet_v2`` resolves its ImageNet weights offline
+(``helpers.models.imagenet``); every other ``keras.applications`` model loads ``weights="imagenet"``
+from Keras' own cache or download.
 """
 
 from __future__ import annotations
@@ -23,29 +25,110 @@ from helpers.models.imagenet import (
     use_torch_batchnorm_epsilon,
 )
 
-#: name -> (keras.applications constructor, preprocessing mode, weights file Keras caches without and with the top)
+#: name -> (keras.applications constructor, preprocessing
+#: mode, weights file Keras caches without and with the top)
 KERAS_APPLICATIONS: dict[str, tuple[str, str, tuple[str, str]]] = {
-    "mobilenet_v2": ("MobileNetV2", "torch", ("mobilenet_v2_imagenet.weights.h5",) * 2),  # offline: torchvision's weights
+    # offline: torchvision's weights
+    "mobilenet_v2": ("MobileNetV2", "torch", ("mobilenet_v2_imagenet.weights.h5",) * 2),
     "mobilenet": ("MobileNet", "tf", ("mobilenet_1_0_224_tf_no_top.h5", "mobilenet_1_0_224_tf.h5")),
-    "mobilenet_v3_small": ("MobileNetV3Small", "none", ("weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5", "weights_mobilenet_v3_small_224_1.0_float.h5")),
-    "mobilenet_v3_large": ("MobileNetV3Large", "none", ("weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5", "weights_mobilenet_v3_large_224_1.0_float.h5")),
-    "resnet50": ("ResNet50", "caffe", ("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", "resnet50_weights_tf_dim_ordering_tf_kernels.h5")),
-    "resnet50_v2": ("ResNet50V2", "tf", ("resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5", "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5")),
-    "vgg16": ("VGG16", "caffe", ("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", "vgg16_weights_tf_dim_ordering_tf_kernels.h5")),
-    "vgg19": ("VGG19", "caffe", ("vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5", "vgg19_weights_tf_dim_ordering_tf_kernels.h5")),
-    "densenet121": ("DenseNet121", "torch", ("densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5", "densenet121_weights_tf_dim_ordering_tf_kernels.h5")),
-    "inception_v3": ("InceptionV3", "tf", ("inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", "inception_v3_weights_tf_dim_ordering_tf_kernels.h5")),
-    "xception": ("Xception", "tf", ("xception_weights_tf_dim_ordering_tf_kernels_notop.h5", "xception_weights_tf_dim_ordering_tf_kernels.h5")),
+    "mobilenet_v3_small": (
+        "MobileNetV3Small",
+        "none",
+        (
+            "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+            "weights_mobilenet_v3_small_224_1.0_float.h5",
+        ),
+    ),
+    "mobilenet_v3_large": (
+        "MobileNetV3Large",
+        "none",
+        (
+            "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+            "weights_mobilenet_v3_large_224_1.0_float.h5",
+        ),
+    ),
+    "resnet50": (
+        "ResNet50",
+        "caffe",
+        (
+            "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "resnet50_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+    ),
+    "resnet50_v2": (
+        "ResNet50V2",
+        "tf",
+        (
+            "resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+    ),
+    "vgg16": (
+        "VGG16",
+        "caffe",
+        (
+            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "vgg16_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+    ),
+    "vgg19": (
+        "VGG19",
+        "caffe",
+        (
+            "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "vgg19_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+    ),
+    "densenet121": (
+        "DenseNet121",
+        "torch",
+        (
+            "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+    ),
+    "inception_v3": (
+        "InceptionV3",
+        "tf",
+        (
+            "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+    ),
+    "xception": (
+        "Xception",
+        "tf",
+        (
+            "xception_weights_tf_dim_ordering_tf_kernels_notop.h5",
+            "xception_weights_tf_dim_ordering_tf_kernels.h5",
+        ),
+    ),
     "efficientnet_b0": ("EfficientNetB0", "none", ("efficientnetb0_notop.h5", "efficientnetb0.h5")),
-    "efficientnet_v2_b0": ("EfficientNetV2B0", "none", ("efficientnetv2-b0_notop.h5", "efficientnetv2-b0.h5")),
+    "efficientnet_v2_b0": (
+        "EfficientNetV2B0",
+        "none",
+        ("efficientnetv2-b0_notop.h5", "efficientnetv2-b0.h5"),
+    ),
     "convnext_tiny": ("ConvNeXtTiny", "none", ("convnext_tiny_notop.h5", "convnext_tiny.h5")),
-}  # fmt: skip
-#: size in MB of each model with its ImageNet head (keras.io/api/applications table; MobileNetV3 estimated from parameters)
+}
+#: size in MB of each model with its ImageNet head
+#: (keras.io/api/applications table; MobileNetV3 estimated from parameters)
 WEIGHT_MEGABYTES = {
-    "mobilenet_v2": 14, "mobilenet": 16, "mobilenet_v3_small": 10, "mobilenet_v3_large": 22, "resnet50": 98,
-    "resnet50_v2": 98, "vgg16": 528, "vgg19": 549, "densenet121": 33, "inception_v3": 92, "xception": 88,
-    "efficientnet_b0": 29, "efficientnet_v2_b0": 29, "convnext_tiny": 109,
-}  # fmt: skip
+    "mobilenet_v2": 14,
+    "mobilenet": 16,
+    "mobilenet_v3_small": 10,
+    "mobilenet_v3_large": 22,
+    "resnet50": 98,
+    "resnet50_v2": 98,
+    "vgg16": 528,
+    "vgg19": 549,
+    "densenet121": 33,
+    "inception_v3": 92,
+    "xception": 88,
+    "efficientnet_b0": 29,
+    "efficientnet_v2_b0": 29,
+    "convnext_tiny": 109,
+}
 _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
@@ -53,8 +136,8 @@ _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 class ImagePreprocessing(keras.layers.Layer):
     """Map RGB pixels in [0, 255] to what a backbone's weights expect.
 
-    Modes: ``torch`` (scale to [0, 1], ImageNet mean/std), ``tf`` (scale to [-1, 1]), ``caffe`` (RGB to BGR,
-    subtract the ImageNet mean) and ``none`` (the model rescales itself).
+    Modes: ``torch`` (scale to [0, 1], ImageNet mean/std), ``tf`` (scale to [-1, 1]), ``caffe`` (RGB
+    to BGR, subtract the ImageNet mean) and ``none`` (the model rescales itself).
     """
 
     def __init__(self, mode: str = "torch", **kwargs):
@@ -83,7 +166,10 @@ class ImagePreprocessing(keras.layers.Layer):
 def check_backbone(name: str) -> None:
     """Raise a ``ValueError`` naming the known backbones when ``name`` is not one."""
     if name not in KERAS_APPLICATIONS:
-        raise ValueError(f"unknown backbone {name!r}{suggest(name, list(KERAS_APPLICATIONS))}: choose one of {sorted(KERAS_APPLICATIONS)}")
+        raise ValueError(
+            f"unknown backbone {name!r}{suggest(name, list(KERAS_APPLICATIONS))}: "
+            f"choose one of {sorted(KERAS_APPLICATIONS)}"
+        )
 
 
 def build_backbone(
@@ -95,32 +181,45 @@ def build_backbone(
     layer: str | None = None,
     weights: str | None = "imagenet",
 ) -> keras.Model:
-    """Build ``name`` as one flat model: raw RGB [0, 255] in, features (or ImageNet probabilities) out.
+    """Build ``name`` as one flat model: raw RGB [0,
+    255] in, features (or ImageNet probabilities) out.
 
-    ``pooling="avg"`` ends in global average pooling (an (N, D) output); ``pooling=None`` returns the last
-    feature maps. ``layer`` names an intermediate layer to read instead of the last one (pooled the same way).
-    ``weights=None`` gives random weights, for tests of shapes only.
+    ``pooling="avg"`` ends in global average pooling (an (N, D) output); ``pooling=None`` returns
+    the last feature maps. ``layer`` names an intermediate layer to read instead of the last one
+    (pooled the same way). ``weights=None`` gives random weights, for tests of shapes only.
     """
     check_backbone(name)
     if pooling not in ("avg", None):
         raise ValueError(f"pooling must be 'avg' or None, not {pooling!r}")
     if include_top and (layer is not None or image_size != 224):
-        raise ValueError("include_top=True gives ImageNet predictions: use image_size=224 and no layer")
+        raise ValueError(
+            "include_top=True gives ImageNet predictions: use image_size=224 and no layer"
+        )
     constructor, mode, _ = KERAS_APPLICATIONS[name]
     inputs = keras.Input((image_size, image_size, 3), name="rgb_0_255")
     preprocessed = ImagePreprocessing(mode, name="preprocessing")(inputs)
     keras_weights = weights if name != "mobilenet_v2" else None
-    options = {"include_preprocessing": False} if mode == "none" and "EfficientNetV2" in constructor else {}
+    options = (
+        {"include_preprocessing": False}
+        if mode == "none" and "EfficientNetV2" in constructor
+        else {}
+    )
     try:
         base = getattr(keras.applications, constructor)(
-            input_tensor=preprocessed, include_top=include_top, weights=keras_weights, pooling=None, **options
+            input_tensor=preprocessed,
+            include_top=include_top,
+            weights=keras_weights,
+            pooling=None,
+            **options,
         )
     except Exception as error:  # keras raises plain Exceptions on failed downloads
         if keras_weights is None:
             raise
         raise WeightsUnavailableError(
-            f"ImageNet weights for {name} could not be downloaded ({error}); on a connected machine run "
-            f"`python data_download.py weights:{name}` to cache them, or use name='mobilenet_v2', whose weights resolve offline."
+            f"ImageNet weights for {name} could not be downloaded ({error}); "
+            "on a connected machine run "
+            f"`python data_download.py weights:{name}` to cache them, "
+            "or use name='mobilenet_v2', whose weights resolve offline."
         ) from error
     if name == "mobilenet_v2" and weights == "imagenet":
         load_imagenet_weights(base)
@@ -129,15 +228,21 @@ def build_backbone(
     outputs = layer_output(base, name, layer)
     if not include_top and pooling == "avg":
         outputs = keras.layers.GlobalAveragePooling2D(name="gap")(outputs)
-    return keras.Model(inputs, outputs, name=f"{name}_{'classifier' if include_top else 'features'}")
+    return keras.Model(
+        inputs, outputs, name=f"{name}_{'classifier' if include_top else 'features'}"
+    )
 
 
 def layer_output(model: keras.Model, backbone: str, layer: str | None):
-    """The output of ``model``'s layer named ``layer`` (None: the model's own output), or an error naming the fix."""
+    """The output of ``model``'s layer named ``layer`` (None:
+    the model's own output), or an error naming the fix."""
     try:
         return model.output if layer is None else model.get_layer(layer).output
     except ValueError:
-        raise ValueError(f"{backbone} has no layer named {layer!r}: see [l.name for l in build_backbone({backbone!r}).layers]") from None
+        raise ValueError(
+            f"{backbone} has no layer named {layer!r}: "
+            f"see [l.name for l in build_backbone({backbone!r}).layers]"
+        ) from None
 
 
 def weights_fingerprint(name: str, weights: str | None = "imagenet") -> str:
@@ -150,18 +255,24 @@ def weights_fingerprint(name: str, weights: str | None = "imagenet") -> str:
 
 
 def keras_models_dir() -> Path:
-    """Where ``keras.utils.get_file`` caches application weights ($KERAS_HOME/models or ~/.keras/models)."""
+    """Where ``keras.utils.get_file`` caches application
+    weights ($KERAS_HOME/models or ~/.keras/models)."""
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "models"
 
 
 def cached_weights(name: str) -> Path:
     """Where the ImageNet weights of ``name`` (without its top) are cached once fetched."""
     check_backbone(name)
-    return converted_weights_path() if name == "mobilenet_v2" else keras_models_dir() / KERAS_APPLICATIONS[name][2][0]
+    return (
+        converted_weights_path()
+        if name == "mobilenet_v2"
+        else keras_models_dir() / KERAS_APPLICATIONS[name][2][0]
+    )
 
 
 def prefetch_weights(name: str, include_top: bool = False) -> Path | None:
-    """Build ``name`` with ImageNet weights so they are cached for offline use; return the cached file."""
+    """Build ``name`` with ImageNet weights so they are
+    cached for offline use; return the cached file."""
     build_backbone(name, 224, include_top=False, pooling="avg", weights="imagenet")
     if include_top:
         build_backbone(name, 224, include_top=True, pooling=None, weights="imagenet")

@@ -1,10 +1,12 @@
-"""Read a legacy (pre-zip) PyTorch checkpoint into numpy arrays, without torch and without running its code.
+"""Read a legacy (pre-zip) PyTorch checkpoint into numpy
+arrays, without torch and without running its code.
 
-The legacy format is a sequence of pickles: a magic number, a protocol version, system info, the object
-itself (whose tensors refer to storages by persistent id), the list of storage keys, and then every
-storage's raw bytes, each preceded by its element count as an 8-byte little-endian integer. Every one of
-the five pickles is read by a restricted unpickler: the header records and the key list may name no global
-at all, the state dict only the few a weights file needs, so a planted checkpoint cannot run code.
+The legacy format is a sequence of pickles: a magic number, a protocol version, system info, the
+object itself (whose tensors refer to storages by persistent id), the list of storage keys, and then
+every storage's raw bytes, each preceded by its element count as an 8-byte little-endian integer.
+Every one of the five pickles is read by a restricted unpickler: the header records and the key list
+may name no global at all, the state dict only the few a weights file needs, so a planted checkpoint
+cannot run code.
 """
 
 from __future__ import annotations
@@ -71,13 +73,19 @@ def _rebuild_tensor(storage, storage_offset, size, stride, *_ignored) -> _Tensor
 
 
 class _PlainUnpickler(pickle.Unpickler):
-    """Reads plain data only (numbers, strings, lists, dicts): any global or persistent id is refused."""
+    """Reads plain data only (numbers, strings, lists,
+    dicts): any global or persistent id is refused."""
 
     def find_class(self, module: str, name: str) -> Any:
-        raise CheckpointError(f"checkpoint record refers to {module}.{name}; a weights file's header names no code: refusing it")
+        raise CheckpointError(
+            f"checkpoint record refers to {module}.{name}; a weights file's header names no "
+            "code: refusing it"
+        )
 
     def persistent_load(self, saved_id: Any) -> Any:
-        raise CheckpointError("checkpoint header refers to a storage: not a legacy torch checkpoint")
+        raise CheckpointError(
+            "checkpoint header refers to a storage: not a legacy torch checkpoint"
+        )
 
 
 class _StateDictUnpickler(_PlainUnpickler):
@@ -92,10 +100,17 @@ class _StateDictUnpickler(_PlainUnpickler):
             return _rebuild_tensor
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
-        raise CheckpointError(f"checkpoint refers to {module}.{name}, which a weights file should not need: refusing it")
+        raise CheckpointError(
+            f"checkpoint refers to {module}.{name}, which a weights file should not "
+            "need: refusing it"
+        )
 
     def persistent_load(self, saved_id: Any) -> _Storage:
-        if not isinstance(saved_id, tuple) or len(saved_id) != 6 or not isinstance(saved_id[1], _StorageType):
+        if (
+            not isinstance(saved_id, tuple)
+            or len(saved_id) != 6
+            or not isinstance(saved_id[1], _StorageType)
+        ):
             raise CheckpointError(f"unsupported storage reference {saved_id!r}")
         kind, storage_type, key, _location, numel, view_metadata = saved_id
         if kind != "storage" or view_metadata is not None:
@@ -131,10 +146,23 @@ def load_legacy_state_dict(source: Path | IO[bytes]) -> collections.OrderedDict[
         keys = _PlainUnpickler(source).load()
     except CheckpointError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+    ) as error:
         raise CheckpointError(f"cannot read checkpoint: {error}") from error
-    if not isinstance(state, dict) or not isinstance(keys, list) or not all(isinstance(k, str) and k in unpickler.storages for k in keys):
-        raise CheckpointError("checkpoint is not a state dict of tensors with a matching storage list")
+    if (
+        not isinstance(state, dict)
+        or not isinstance(keys, list)
+        or not all(isinstance(k, str) and k in unpickler.storages for k in keys)
+    ):
+        raise CheckpointError(
+            "checkpoint is not a state dict of tensors with a matching storage list"
+        )
     _read_storages(source, keys, unpickler.storages)
     if not all(isinstance(ref, _TensorRef) for ref in state.values()):
         raise CheckpointError("checkpoint's state dict holds something other than tensors")

@@ -1,8 +1,9 @@
 """A frozen ImageNet CNN as a scikit-learn transformer: images in, feature vectors out.
 
-``make_pipeline(CNNFeaturizer("mobilenet_v2"), LGBMClassifier())`` fits and predicts on image arrays or image
-file paths. Features come from ``helpers.models.features.featurize`` (same backbones, test-time views,
-runtime and on-disk cache as the notebooks), so fitting twice on the same images costs nothing.
+``make_pipeline(CNNFeaturizer("mobilenet_v2"), LGBMClassifier())`` fits and predicts on image arrays
+or image file paths. Features come from ``helpers.models.features.featurize`` (same backbones,
+test-time views, runtime and on-disk cache as the notebooks), so fitting twice on the same images
+costs nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from helpers.models.features import featurize
 
 
 def images_to_dataset(X) -> ImageDataset:
-    """Wrap images for ``featurize``: an (N, H, W) / (N, H, W, 1|3) array, or a sequence of image file paths.
+    """Wrap images for ``featurize``: an (N, H, W) / (N,
+    H, W, 1|3) array, or a sequence of image file paths.
 
     An array data set is named after a hash of its full content, so the
     feature cache never confuses two arrays of the same shape.
@@ -36,15 +38,24 @@ def images_to_dataset(X) -> ImageDataset:
             paths = [Path(p) for p in items]
             missing = [str(p) for p in paths if not p.is_file()]
             if missing:
-                raise FileNotFoundError(f"{len(missing)} image file(s) not found, e.g. {missing[0]}")
-            return ImageDataset("files", np.zeros(len(paths), int), ["unknown"], pd.DataFrame(index=range(len(paths))), paths=paths)
+                raise FileNotFoundError(
+                    f"{len(missing)} image file(s) not found, e.g. {missing[0]}"
+                )
+            return ImageDataset(
+                "files",
+                np.zeros(len(paths), int),
+                ["unknown"],
+                pd.DataFrame(index=range(len(paths))),
+                paths=paths,
+            )
         X = np.asarray(X)
     X = np.asarray(X)
     if X.ndim == 4 and X.shape[-1] not in (1, 3):
         raise ValueError(f"image arrays need 1 or 3 channels last, got shape {X.shape}")
     if X.ndim not in (3, 4) or X.dtype.kind not in "uif":
         raise ValueError(
-            f"CNNFeaturizer expects images: an (N, H, W) or (N, H, W, 1|3) numeric array or a list of file paths, "
+            "CNNFeaturizer expects images: an (N, H, W) or (N, H, W, "
+            "1|3) numeric array or a list of file paths, "
             f"got an array of shape {X.shape} and dtype {X.dtype}"
         )
     if X.shape[0] == 0:
@@ -55,22 +66,26 @@ def images_to_dataset(X) -> ImageDataset:
         X = X[..., 0]
     digest = hashlib.sha256(str((X.shape, X.dtype.str)).encode())
     digest.update(np.ascontiguousarray(X).data)
-    return ImageDataset(f"array-{digest.hexdigest()[:16]}", np.zeros(len(X), int), ["unknown"], pd.DataFrame(index=range(len(X))), images=X)
+    return ImageDataset(
+        f"array-{digest.hexdigest()[:16]}",
+        np.zeros(len(X), int),
+        ["unknown"],
+        pd.DataFrame(index=range(len(X))),
+        images=X,
+    )
 
 
 class CNNFeaturizer(TransformerMixin, BaseEstimator):
     """Global-average-pooled features of a frozen ImageNet CNN, as a scikit-learn transformer.
 
-    Parameters
-    ----------
-    backbone : a name known to ``helpers.backbones.build_backbone`` (``"mobilenet_v2"`` works offline).
-    image_size : images are resized to this square size (RGB, pixel values in [0, 255]).
-    layer : read this intermediate layer instead of the last one (e.g. ``"block_13_expand_relu"``).
-    tta_views : average the features over this many flips / 90-degree rotations (1 to 8).
-    batch_size : images per forward pass.
-    cache : keep features on disk (``$TL_CACHE_DIR/features``), keyed by the images' content and the settings.
-    progress : show a progress bar while computing.
-    runtime : where the frozen forward pass runs (``"auto"``, ``"openvino"``, ``"onnxruntime"``, ``"tensorflow"``).
+    Parameters ---------- backbone : a name known to ``helpers.backbones.build_backbone``
+    (``"mobilenet_v2"`` works offline). image_size : images are resized to this square size (RGB,
+    pixel values in [0, 255]). layer : read this intermediate layer instead of the last one (e.g.
+    ``"block_13_expand_relu"``). tta_views : average the features over this many flips / 90-degree
+    rotations (1 to 8). batch_size : images per forward pass. cache : keep features on disk
+    (``$TL_CACHE_DIR/features``), keyed by the images' content and the settings. progress : show a
+    progress bar while computing. runtime : where the frozen forward pass runs (``"auto"``,
+    ``"openvino"``, ``"onnxruntime"``, ``"tensorflow"``).
 
     ``X`` is an (N, H, W) or (N, H, W, 1|3) array of pixel values in [0, 255],
     or a list of image file paths. The transformer learns nothing: ``fit``
@@ -99,11 +114,15 @@ class CNNFeaturizer(TransformerMixin, BaseEstimator):
 
     def _check_params(self) -> None:
         if self.backbone not in KERAS_APPLICATIONS:
-            raise ValueError(f"unknown backbone {self.backbone!r}: choose one of {sorted(KERAS_APPLICATIONS)}")
+            raise ValueError(
+                f"unknown backbone {self.backbone!r}: choose one of {sorted(KERAS_APPLICATIONS)}"
+            )
         if not isinstance(self.image_size, (int, np.integer)) or self.image_size < 32:
             raise ValueError(f"image_size must be an integer >= 32, not {self.image_size!r}")
         if not isinstance(self.tta_views, (int, np.integer)) or not 1 <= self.tta_views <= 8:
-            raise ValueError(f"tta_views must be an integer between 1 and 8, not {self.tta_views!r}")
+            raise ValueError(
+                f"tta_views must be an integer between 1 and 8, not {self.tta_views!r}"
+            )
         if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, not {self.batch_size!r}")
 

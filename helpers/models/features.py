@@ -1,9 +1,11 @@
-"""From images to what a frozen network computes on them: the input pipeline, the frozen forward pass, its caches.
+"""From images to what a frozen network computes on them:
+the input pipeline, the frozen forward pass, its caches.
 
-``image_batches`` feeds every model of the series: images (in memory or decoded from files in parallel) resized
-to a square RGB batch with pixel values in [0, 255]. ``frozen_outputs`` runs a ``FrozenNetwork`` on the fastest
-runtime over them in dihedral views (optionally jittered), cached on disk when the network has a key;
-``featurize`` is its pooled-feature form for notebooks 01-02 and the scikit-learn transformer.
+``image_batches`` feeds every model of the series: images (in memory or decoded from files in
+parallel) resized to a square RGB batch with pixel values in [0, 255]. ``frozen_outputs`` runs a
+``FrozenNetwork`` on the fastest runtime over them in dihedral views (optionally jittered), cached
+on disk when the network has a key; ``featurize`` is its pooled-feature form for notebooks 01-02 and
+the scikit-learn transformer.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def _resize(images: tf.Tensor, image_size: int) -> tf.Tensor:
-    """Bilinear resize of an image or a batch; antialiased only when shrinking more than 2x (one function for
-    both input paths, so the same pixels give the same features whichever way they come in)."""
+    """Bilinear resize of an image or a batch; antialiased only when shrinking more than 2x (one
+    function for both input paths, so the same pixels give the same features whichever way they come
+    in)."""
     height = tf.shape(images)[-3]
     return tf.cond(
         height > 2 * image_size,
@@ -42,11 +45,13 @@ def _resize(images: tf.Tensor, image_size: int) -> tf.Tensor:
 
 
 def resize_batch(images: tf.Tensor | np.ndarray, image_size: int) -> tf.Tensor:
-    """A batch of in-memory images (N, H, W) or (N, H, W, 1 or 3) as float32 RGB, ``image_size`` square."""
+    """A batch of in-memory images (N, H, W) or (N, H,
+    W, 1 or 3) as float32 RGB, ``image_size`` square."""
     images = tf.cast(images, tf.float32)
     if images.shape.rank == 3:  # grayscale batch (N, H, W)
         images = images[..., tf.newaxis]
-    images = _resize(images, image_size)  # before copying grayscale to 3 channels: a third of the work, same pixels
+    # before copying grayscale to 3 channels: a third of the work, same pixels
+    images = _resize(images, image_size)
     return tf.image.grayscale_to_rgb(images) if images.shape[-1] == 1 else images
 
 
@@ -66,10 +71,11 @@ def image_batches(
     with_labels: bool = True,
     label_values: np.ndarray | None = None,
 ) -> tf.data.Dataset:
-    """Batches of float32 RGB images in [0, 255], ``image_size`` square, with labels unless told not to.
+    """Batches of float32 RGB images in [0, 255],
+    ``image_size`` square, with labels unless told not to.
 
-    ``augment`` maps a batch of images to a batch of images (for training). ``label_values`` replaces
-    ``dataset.labels`` (e.g. soft targets, one row per image of the data set).
+    ``augment`` maps a batch of images to a batch of images (for training). ``label_values``
+    replaces ``dataset.labels`` (e.g. soft targets, one row per image of the data set).
     """
     indices = np.asarray(indices)
     labels = np.asarray(dataset.labels if label_values is None else label_values)[indices]
@@ -77,10 +83,15 @@ def image_batches(
         source = tf.data.Dataset.from_tensor_slices((dataset.images[indices], labels))
         if shuffle:
             source = source.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
-        # one batch resized at a time, ahead of the model (prefetch): parallel resizes took the cores it needs
-        batches = source.batch(batch_size).map(lambda images, y: (resize_batch(images, image_size), y), num_parallel_calls=1)
+        # one batch resized at a time, ahead of the model
+        # (prefetch): parallel resizes took the cores it needs
+        batches = source.batch(batch_size).map(
+            lambda images, y: (resize_batch(images, image_size), y), num_parallel_calls=1
+        )
     else:
-        source = tf.data.Dataset.from_tensor_slices(([str(dataset.paths[i]) for i in indices], labels))
+        source = tf.data.Dataset.from_tensor_slices(
+            ([str(dataset.paths[i]) for i in indices], labels)
+        )
         if shuffle:
             source = source.shuffle(len(indices), seed=seed, reshuffle_each_iteration=True)
 
@@ -97,26 +108,49 @@ def image_batches(
     return batches.prefetch(AUTOTUNE)
 
 
-def frozen_input_batches(dataset: ImageDataset, indices: np.ndarray, image_size: int, batch_size: int = 64) -> Iterator[np.ndarray]:
-    """``image_batches``' images for a frozen runtime, which uses every core: in memory, resized here one batch when
-    asked for (2 cores, 224 px: 161 img/s; 97 with tf.data resizing beside the runtime); files decoded by tf.data."""
+def frozen_input_batches(
+    dataset: ImageDataset, indices: np.ndarray, image_size: int, batch_size: int = 64
+) -> Iterator[np.ndarray]:
+    """``image_batches``' images for a frozen runtime, which uses every core: in memory, resized
+    here one batch when asked for (2 cores, 224 px: 161 img/s; 97 with tf.data resizing beside the
+    runtime); files decoded by tf.data."""
     if dataset.images is None:
-        return (np.asarray(batch) for batch in image_batches(dataset, indices, image_size, batch_size, with_labels=False))
+        return (
+            np.asarray(batch)
+            for batch in image_batches(dataset, indices, image_size, batch_size, with_labels=False)
+        )
     indices = np.asarray(indices)
-    return (np.asarray(resize_batch(dataset.images[indices[k : k + batch_size]], image_size)) for k in range(0, len(indices), batch_size))
+    return (
+        np.asarray(resize_batch(dataset.images[indices[k : k + batch_size]], image_size))
+        for k in range(0, len(indices), batch_size)
+    )
 
 
 def frozen_network(
-    backbone: str = "mobilenet_v2", image_size: int = 224, *, layer: str | None = None, pooling: str | None = "avg", runtime: str | None = "auto"
+    backbone: str = "mobilenet_v2",
+    image_size: int = 224,
+    *,
+    layer: str | None = None,
+    pooling: str | None = "avg",
+    runtime: str | None = "auto",
 ) -> FrozenNetwork:
-    """A frozen ImageNet backbone (pooled features, or feature maps with ``pooling=None``) on the fastest runtime."""
+    """A frozen ImageNet backbone (pooled features, or feature
+    maps with ``pooling=None``) on the fastest runtime."""
     model = build_backbone(backbone, image_size, layer=layer, pooling=pooling)
-    return FrozenNetwork(model, runtime=runtime, key=_network_key(backbone, image_size, [layer], pooling))
+    return FrozenNetwork(
+        model, runtime=runtime, key=_network_key(backbone, image_size, [layer], pooling)
+    )
 
 
-def _network_key(backbone: str, image_size: int, layers: list[str | None], pooling: str | None) -> str:
-    """The export cache key of a frozen backbone reading ``layers`` (None: the last), pooled or not."""
-    return f"{backbone}-{weights_fingerprint(backbone)}-{image_size}px-{'+'.join(layer or 'last' for layer in layers)}-{pooling or 'maps'}"
+def _network_key(
+    backbone: str, image_size: int, layers: list[str | None], pooling: str | None
+) -> str:
+    """The export cache key of a frozen backbone reading ``layers`` (None: the last), pooled or
+    not."""
+    return (
+        f"{backbone}-{weights_fingerprint(backbone)}-{image_size}px-"
+        f"{'+'.join(layer or 'last' for layer in layers)}-{pooling or 'maps'}"
+    )
 
 
 def frozen_outputs(
@@ -133,11 +167,13 @@ def frozen_outputs(
     cache: bool = True,
     progress: bool = True,
 ) -> np.ndarray:
-    """The network's outputs for ``dataset[indices]`` in dihedral views 0..views-1: an array (views, n, ...).
+    """The network's outputs for ``dataset[indices]`` in
+    dihedral views 0..views-1: an array (views, n, ...).
 
-    Each view transforms the input image first and then runs the network, so every output is exactly what the
-    network computes on that augmented image. ``jitter=(brightness, contrast)`` adds one random photometric
-    draw per image and view (view 0 stays clean when ``views`` is 1). Cached on disk when the network has a key.
+    Each view transforms the input image first and then runs the network, so every output is exactly
+    what the network computes on that augmented image. ``jitter=(brightness, contrast)`` adds one
+    random photometric draw per image and view (view 0 stays clean when ``views`` is 1). Cached on
+    disk when the network has a key.
     """
     _check_tta_views(views, "views")
     indices = np.asarray(indices)
@@ -145,8 +181,14 @@ def frozen_outputs(
     def compute() -> dict[str, np.ndarray]:
         tf.random.set_seed(seed)
         out = []
-        quiet = not progress or bool(os.environ.get("TQDM_DISABLE"))  # the runner turns bars off in executed notebooks
-        with tqdm(total=views * len(indices), desc=f"{network.model.name} ({network.runtime})", unit="img", disable=quiet) as bar:
+        # the runner turns bars off in executed notebooks
+        quiet = not progress or bool(os.environ.get("TQDM_DISABLE"))
+        with tqdm(
+            total=views * len(indices),
+            desc=f"{network.model.name} ({network.runtime})",
+            unit="img",
+            disable=quiet,
+        ) as bar:
             for view in range(views):
                 chunks = []
                 for images in frozen_input_batches(dataset, indices, image_size, batch_size):
@@ -158,33 +200,55 @@ def frozen_outputs(
                 out.append(np.concatenate(chunks))
         return {"outputs": np.stack(out), "indices": indices}
 
-    digest = hashlib.sha256(f"{dataset.fingerprint}:{views}:{jitter}:{seed}:{dtype}:{image_size}".encode())
+    digest = hashlib.sha256(
+        f"{dataset.fingerprint}:{views}:{jitter}:{seed}:{dtype}:{image_size}".encode()
+    )
     digest.update(indices.astype(np.int64).tobytes())
-    path = cache_dir("outputs") / f"{dataset.name}-{network.key}-v{views}-n{len(indices)}-{digest.hexdigest()[:12]}.npz"
-    arrays, _ = cached_arrays(path, compute, ("outputs", "indices"), enabled=cache and network.key is not None)
-    if not np.array_equal(arrays["indices"], indices):  # a hash collision or a stale file: never trust it
+    path = (
+        cache_dir("outputs")
+        / f"{dataset.name}-{network.key}-v{views}-n{len(indices)}-{digest.hexdigest()[:12]}.npz"
+    )
+    arrays, _ = cached_arrays(
+        path, compute, ("outputs", "indices"), enabled=cache and network.key is not None
+    )
+    # a hash collision or a stale file: never trust it
+    if not np.array_equal(arrays["indices"], indices):
         arrays = compute()
     return arrays["outputs"]
 
 
 def _check_tta_views(tta_views: int, name: str = "tta_views") -> None:
     if not 1 <= tta_views <= 8:
-        raise ValueError(f"{name} must be between 1 and 8 (the dihedral views of a square), not {tta_views}")
+        raise ValueError(
+            f"{name} must be between 1 and 8 (the dihedral views of a square), not {tta_views}"
+        )
 
 
 def frozen_pooled_layers(
     backbone: str, image_size: int, layers: list[str | None], *, runtime: str | None = "auto"
 ) -> tuple[FrozenNetwork, dict[str | None, slice]]:
-    """One frozen network that pools each of ``layers`` (None: the last) and concatenates them, with each layer's columns."""
+    """One frozen network that pools each of ``layers`` (None:
+    the last) and concatenates them, with each layer's columns."""
     if len(layers) == 1:
-        return frozen_network(backbone, image_size, layer=layers[0], runtime=runtime), {layers[0]: slice(None)}
+        return frozen_network(backbone, image_size, layer=layers[0], runtime=runtime), {
+            layers[0]: slice(None)
+        }
     maps = build_backbone(backbone, image_size, pooling=None)
     outputs = [layer_output(maps, backbone, layer) for layer in layers]
-    pooled = [keras.layers.GlobalAveragePooling2D(name=f"gap_{i}")(output) for i, output in enumerate(outputs)]
-    model = keras.Model(maps.input, keras.layers.Concatenate(name="pooled_layers")(pooled), name=f"{backbone}_features")
+    pooled = [
+        keras.layers.GlobalAveragePooling2D(name=f"gap_{i}")(output)
+        for i, output in enumerate(outputs)
+    ]
+    model = keras.Model(
+        maps.input,
+        keras.layers.Concatenate(name="pooled_layers")(pooled),
+        name=f"{backbone}_features",
+    )
     edges = np.cumsum([0, *(int(output.shape[-1]) for output in outputs)])
     columns = {layer: slice(edges[i], edges[i + 1]) for i, layer in enumerate(layers)}
-    return FrozenNetwork(model, runtime=runtime, key=_network_key(backbone, image_size, layers, "avg")), columns
+    return FrozenNetwork(
+        model, runtime=runtime, key=_network_key(backbone, image_size, layers, "avg")
+    ), columns
 
 
 def _pooled_blocks(
@@ -198,17 +262,36 @@ def _pooled_blocks(
     progress: bool,
     runtime: str | None,
 ) -> tuple[dict[tuple[str | None, int], np.ndarray], dict[str, float | str]]:
-    """Pooled features of each (layer, test-time views) block at one image size, all from one frozen pass, and its speed.
+    """Pooled features of each (layer, test-time views) block
+    at one image size, all from one frozen pass, and its speed.
 
-    The pass pools every layer the blocks name in as many views as any block asks for; a block of ``k`` views
-    averages the first ``k`` (the dihedral views come in a fixed order), what a pass of its own would give.
+    The pass pools every layer the blocks name in as many views as any block asks for; a block of
+    ``k`` views averages the first ``k`` (the dihedral views come in a fixed order), what a pass of
+    its own would give.
     """
-    network, columns = frozen_pooled_layers(backbone, image_size, list(dict.fromkeys(layer for layer, _ in blocks)), runtime=runtime)
+    network, columns = frozen_pooled_layers(
+        backbone, image_size, list(dict.fromkeys(layer for layer, _ in blocks)), runtime=runtime
+    )
     views = max(count for _, count in blocks)
     start = time.perf_counter()
-    outputs = frozen_outputs(network, dataset, indices, image_size, views=views, batch_size=batch_size, cache=False, progress=progress)
-    timing = {"images_per_s": len(indices) * views / (time.perf_counter() - start), "runtime": network.runtime}
-    return {(layer, count): outputs[:count, :, columns[layer]].mean(axis=0).astype(np.float32) for layer, count in blocks}, timing
+    outputs = frozen_outputs(
+        network,
+        dataset,
+        indices,
+        image_size,
+        views=views,
+        batch_size=batch_size,
+        cache=False,
+        progress=progress,
+    )
+    timing = {
+        "images_per_s": len(indices) * views / (time.perf_counter() - start),
+        "runtime": network.runtime,
+    }
+    return {
+        (layer, count): outputs[:count, :, columns[layer]].mean(axis=0).astype(np.float32)
+        for layer, count in blocks
+    }, timing
 
 
 @dataclass
@@ -223,16 +306,40 @@ class Features:
     runtime: str | None = None
 
 
-def feature_cache_key(dataset: ImageDataset, indices: np.ndarray, backbone: str, image_size: int, layer: str | None, tta_views: int) -> str:
-    """Readable cache file stem: data set, backbone, weights, size, layer, views, plus a hash of the rest."""
+def feature_cache_key(
+    dataset: ImageDataset,
+    indices: np.ndarray,
+    backbone: str,
+    image_size: int,
+    layer: str | None,
+    tta_views: int,
+) -> str:
+    """Readable cache file stem: data set, backbone,
+    weights, size, layer, views, plus a hash of the rest."""
     digest = hashlib.sha256(dataset.fingerprint.encode())
     digest.update(np.asarray(indices, dtype=np.int64).tobytes())
-    parts = [dataset.name, backbone, weights_fingerprint(backbone), f"{image_size}px", layer or "last", f"tta{tta_views}"]
+    parts = [
+        dataset.name,
+        backbone,
+        weights_fingerprint(backbone),
+        f"{image_size}px",
+        layer or "last",
+        f"tta{tta_views}",
+    ]
     return "-".join(parts) + f"-n{len(indices)}-{digest.hexdigest()[:12]}"
 
 
-def _feature_path(dataset: ImageDataset, indices: np.ndarray, backbone: str, image_size: int, layer: str | None, tta_views: int) -> Path:
-    return cache_dir("features") / (feature_cache_key(dataset, indices, backbone, image_size, layer, tta_views) + ".npz")
+def _feature_path(
+    dataset: ImageDataset,
+    indices: np.ndarray,
+    backbone: str,
+    image_size: int,
+    layer: str | None,
+    tta_views: int,
+) -> Path:
+    return cache_dir("features") / (
+        feature_cache_key(dataset, indices, backbone, image_size, layer, tta_views) + ".npz"
+    )
 
 
 def featurize(
@@ -258,7 +365,14 @@ def featurize(
 
     def compute() -> dict[str, np.ndarray]:
         blocks, speed = _pooled_blocks(
-            dataset, indices, backbone, image_size, [(layer, tta_views)], batch_size=batch_size, progress=progress, runtime=runtime
+            dataset,
+            indices,
+            backbone,
+            image_size,
+            [(layer, tta_views)],
+            batch_size=batch_size,
+            progress=progress,
+            runtime=runtime,
         )
         timing.update(speed)
         return {"X": blocks[layer, tta_views], "indices": indices}
@@ -267,7 +381,14 @@ def featurize(
     arrays, from_cache = cached_arrays(path, compute, ("X", "indices"), enabled=cache)
     if not np.array_equal(arrays["indices"], indices):
         arrays, from_cache = compute(), False
-    return Features(arrays["X"], dataset.labels[indices], indices, from_cache, timing.get("images_per_s"), timing.get("runtime"))
+    return Features(
+        arrays["X"],
+        dataset.labels[indices],
+        indices,
+        from_cache,
+        timing.get("images_per_s"),
+        timing.get("runtime"),
+    )
 
 
 def featurize_variants(
@@ -280,39 +401,81 @@ def featurize_variants(
     batch_size: int = 64,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Features of several variants, name -> spec (a list of [image size, layer ("last" for the last one),
-    test-time views] whose ``featurize`` blocks are concatenated).
+    """Features of several variants, name -> spec (a list of [image size, layer ("last" for the last
+    one), test-time views] whose ``featurize`` blocks are concatenated).
 
-    The variants share their work: per image size, one frozen pass computes every block not cached yet (each
-    layer pooled, in as many views as any block needs) and caches each block where ``featurize`` reads it.
+    The variants share their work: per image size, one frozen pass computes every block not cached
+    yet (each layer pooled, in as many views as any block needs) and caches each block where
+    ``featurize`` reads it.
     """
     indices = np.asarray(indices)
     empty = [name for name, spec in variants.items() if not spec]
     if empty:
-        raise ValueError(f"variants {empty} list no [image size, layer, test-time views] block: give each at least one")
-    specs = {name: [(int(size), None if layer == "last" else layer, int(views)) for size, layer, views in spec] for name, spec in variants.items()}
-    blocks = sorted({block for spec in specs.values() for block in spec}, key=lambda block: (block[0], block[1] or "", block[2]))
+        raise ValueError(
+            f"variants {empty} list no [image size, layer, test-time views] block: "
+            "give each at least one"
+        )
+    specs = {
+        name: [
+            (int(size), None if layer == "last" else layer, int(views))
+            for size, layer, views in spec
+        ]
+        for name, spec in variants.items()
+    }
+    blocks = sorted(
+        {block for spec in specs.values() for block in spec},
+        key=lambda block: (block[0], block[1] or "", block[2]),
+    )
     for _, _, views in blocks:
         _check_tta_views(views)
     for size in sorted({size for size, _, _ in blocks}):
-        missing = [(layer, v) for s, layer, v in blocks if s == size and not _feature_path(dataset, indices, backbone, s, layer, v).exists()]
+        missing = [
+            (layer, v)
+            for s, layer, v in blocks
+            if s == size and not _feature_path(dataset, indices, backbone, s, layer, v).exists()
+        ]
         if missing:
-            computed, _ = _pooled_blocks(dataset, indices, backbone, size, missing, batch_size=batch_size, progress=progress, runtime=runtime)
+            computed, _ = _pooled_blocks(
+                dataset,
+                indices,
+                backbone,
+                size,
+                missing,
+                batch_size=batch_size,
+                progress=progress,
+                runtime=runtime,
+            )
             for (layer, views), X in computed.items():
                 cached_arrays(
-                    _feature_path(dataset, indices, backbone, size, layer, views), lambda X=X: {"X": X, "indices": indices}, ("X", "indices")
+                    _feature_path(dataset, indices, backbone, size, layer, views),
+                    lambda X=X: {"X": X, "indices": indices},
+                    ("X", "indices"),
                 )
 
     def block(size: int, layer: str | None, views: int) -> np.ndarray:
-        options = {"backbone": backbone, "batch_size": batch_size, "progress": progress, "runtime": runtime}
-        return featurize(dataset, indices, image_size=size, layer=layer, tta_views=views, **options).X
+        options = {
+            "backbone": backbone,
+            "batch_size": batch_size,
+            "progress": progress,
+            "runtime": runtime,
+        }
+        return featurize(
+            dataset, indices, image_size=size, layer=layer, tta_views=views, **options
+        ).X
 
     return {name: np.hstack([block(*parts) for parts in spec]) for name, spec in specs.items()}
 
 
 def featurize_variant(
-    dataset: ImageDataset, indices: np.ndarray, spec, *, backbone: str = "mobilenet_v2", runtime: str | None = "auto"
+    dataset: ImageDataset,
+    indices: np.ndarray,
+    spec,
+    *,
+    backbone: str = "mobilenet_v2",
+    runtime: str | None = "auto",
 ) -> np.ndarray:
-    """Features of one variant: the concatenated ``featurize`` blocks of ``spec``, a list of [image size, layer
-    ("last" for the last one), test-time views]."""
-    return featurize_variants(dataset, indices, {"variant": spec}, backbone=backbone, runtime=runtime)["variant"]
+    """Features of one variant: the concatenated ``featurize`` blocks of ``spec``, a list of [image
+    size, layer ("last" for the last one), test-time views]."""
+    return featurize_variants(
+        dataset, indices, {"variant": spec}, backbone=backbone, runtime=runtime
+    )["variant"]

@@ -1,15 +1,17 @@
-"""Frozen networks on the fastest inference runtime at hand: ONNX Runtime or OpenVINO on a CPU, TensorFlow on a GPU.
+"""Frozen networks on the fastest inference runtime at hand:
+ONNX Runtime or OpenVINO on a CPU, TensorFlow on a GPU.
 
-A frozen network never trains, so nothing ties its forward pass to TensorFlow. ``FrozenNetwork`` exports the
-Keras model with Keras' own ``model.export`` (``format="openvino"`` or ``"onnx"``), caches the export keyed
-by what determines its weights (written atomically with a checksum manifest; a damaged export is named,
-removed and rebuilt) and runs batches on that runtime with a fixed number of threads. ``runtime="auto"``
-(the default, or ``$TL_RUNTIME``) takes TensorFlow when a GPU is visible, else ONNX Runtime, else OpenVINO,
-else TensorFlow: the order measured on the 2-core AVX2 CPU here (``benchmarks/featurize.py``), where ONNX Runtime
-ran MobileNetV2, and its lower part at the sizes and layers of notebooks 03 and 04, as fast as OpenVINO or up
-to 1.3 times faster (from run to run). A model whose export a runtime cannot run takes the next one under
-``auto``: tf2onnx makes the constants of a ``Normalization`` layer (notebook 03's lesson model has one) extra
-ONNX inputs, so such a model runs on OpenVINO. ``network.runtime`` says which ran.
+A frozen network never trains, so nothing ties its forward pass to TensorFlow. ``FrozenNetwork``
+exports the Keras model with Keras' own ``model.export`` (``format="openvino"`` or ``"onnx"``),
+caches the export keyed by what determines its weights (written atomically with a checksum manifest;
+a damaged export is named, removed and rebuilt) and runs batches on that runtime with a fixed number
+of threads. ``runtime="auto"`` (the default, or ``$TL_RUNTIME``) takes TensorFlow when a GPU is
+visible, else ONNX Runtime, else OpenVINO, else TensorFlow: the order measured on the 2-core AVX2
+CPU here (``benchmarks/featurize.py``), where ONNX Runtime ran MobileNetV2, and its lower part at
+the sizes and layers of notebooks 03 and 04, as fast as OpenVINO or up to 1.3 times faster (from run
+to run). A model whose export a runtime cannot run takes the next one under ``auto``: tf2onnx makes
+the constants of a ``Normalization`` layer (notebook 03's lesson model has one) extra ONNX inputs,
+so such a model runs on OpenVINO. ``network.runtime`` says which ran.
 """
 
 from __future__ import annotations
@@ -32,7 +34,10 @@ from helpers.paths import cache_dir, discard_damaged, file_sha256
 RUNTIME_ENV = "TL_RUNTIME"
 RUNTIMES = ("onnxruntime", "openvino", "tensorflow")
 _MODULES = {"openvino": "openvino", "onnxruntime": "onnxruntime", "tensorflow": "tensorflow"}
-_EXPORT = {"openvino": ("openvino", "model.xml", ("model.xml", "model.bin")), "onnxruntime": ("onnx", "model.onnx", ("model.onnx",))}
+_EXPORT = {
+    "openvino": ("openvino", "model.xml", ("model.xml", "model.bin")),
+    "onnxruntime": ("onnx", "model.onnx", ("model.onnx",)),
+}
 
 
 class UnsupportedExport(RuntimeError):
@@ -45,7 +50,8 @@ def available_runtimes() -> list[str]:
 
 
 def resolve_runtime(runtime: str | None = "auto") -> str:
-    """The runtime ``auto`` stands for here (``$TL_RUNTIME`` first), or ``runtime`` checked to be installed."""
+    """The runtime ``auto`` stands for here (``$TL_RUNTIME``
+    first), or ``runtime`` checked to be installed."""
     runtime = runtime or "auto"
     if runtime == "auto":
         runtime = os.environ.get(RUNTIME_ENV) or "auto"
@@ -56,9 +62,15 @@ def resolve_runtime(runtime: str | None = "auto") -> str:
             return "tensorflow"
         return available_runtimes()[0]
     if runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {runtime!r} (from the argument or ${RUNTIME_ENV}): choose auto or one of {RUNTIMES}")
+        raise ValueError(
+            f"unknown runtime {runtime!r} (from the argument or ${RUNTIME_ENV}): "
+            f"choose auto or one of {RUNTIMES}"
+        )
     if runtime not in available_runtimes():
-        raise ValueError(f"runtime {runtime!r} is not installed here: choose one of {available_runtimes()} (or install its package)")
+        raise ValueError(
+            f"runtime {runtime!r} is not installed here: choose one of {available_runtimes()} "
+            "(or install its package)"
+        )
     return runtime
 
 
@@ -68,42 +80,69 @@ def default_threads() -> int:
 
 
 class FrozenNetwork:
-    """A frozen Keras model compiled for inference: ``network(images)`` returns its outputs as a numpy array.
+    """A frozen Keras model compiled for inference:
+    ``network(images)`` returns its outputs as a numpy array.
 
-    ``key`` names the model's weights and shape for the export cache (e.g. backbone, weights fingerprint,
-    image size, layer); without one the export lives in a temporary folder for this object only.
+    ``key`` names the model's weights and shape for the export cache (e.g. backbone, weights
+    fingerprint, image size, layer); without one the export lives in a temporary folder for this
+    object only.
     """
 
-    def __init__(self, model: keras.Model, *, runtime: str | None = "auto", key: str | None = None, threads: int | None = None):
+    def __init__(
+        self,
+        model: keras.Model,
+        *,
+        runtime: str | None = "auto",
+        key: str | None = None,
+        threads: int | None = None,
+    ):
         self.model = model
         self.threads = threads or default_threads()
         self.key = key
         self._temporary: tempfile.TemporaryDirectory | None = None
         chosen = resolve_runtime(runtime)
-        automatic = (runtime or "auto") == "auto" and os.environ.get(RUNTIME_ENV, "auto") in ("", "auto")
-        for self.runtime in [chosen, *(name for name in available_runtimes() if automatic and name != chosen)]:
+        automatic = (runtime or "auto") == "auto" and os.environ.get(RUNTIME_ENV, "auto") in (
+            "",
+            "auto",
+        )
+        for self.runtime in [
+            chosen,
+            *(name for name in available_runtimes() if automatic and name != chosen),
+        ]:
             try:
                 self._run = self._compile()
                 return
             except UnsupportedExport as error:
                 if not automatic:
-                    raise ValueError(f"{error}: choose another runtime, e.g. runtime='openvino' (or 'auto', which does)") from None
+                    raise ValueError(
+                        f"{error}: choose another runtime, e.g. runtime='openvino' "
+                        "(or 'auto', which does)"
+                    ) from None
 
     def __call__(self, images) -> np.ndarray:
         return self._run(np.ascontiguousarray(images, dtype=np.float32))
 
     def portable(self, threads: int = 1) -> PortableNetwork:
-        """The exported model as bytes, to run where this machine's disk and TensorFlow model are not (a Dask worker)."""
+        """The exported model as bytes, to run where this machine's
+        disk and TensorFlow model are not (a Dask worker)."""
         if self.runtime == "tensorflow":
-            raise ValueError("a TensorFlow network is not exported: choose runtime='openvino' or 'onnxruntime' to ship it")
+            raise ValueError(
+                "a TensorFlow network is not exported: "
+                "choose runtime='openvino' or 'onnxruntime' to ship it"
+            )
         folder = self._exported()
         return PortableNetwork(
-            self.runtime, {name: (folder / name).read_bytes() for name in _EXPORT[self.runtime][2]}, threads, self.key or self.model.name
+            self.runtime,
+            {name: (folder / name).read_bytes() for name in _EXPORT[self.runtime][2]},
+            threads,
+            self.key or self.model.name,
         )
 
     def predict(self, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Outputs for a large array, ``batch_size`` rows at a time."""
-        return np.concatenate([self(X[start : start + batch_size]) for start in range(0, len(X), batch_size)])
+        return np.concatenate(
+            [self(X[start : start + batch_size]) for start in range(0, len(X), batch_size)]
+        )
 
     def __repr__(self) -> str:
         return f"FrozenNetwork({self.model.name}, runtime={self.runtime!r}, threads={self.threads})"
@@ -120,14 +159,25 @@ class FrozenNetwork:
         if self.runtime == "openvino":
             import openvino as ov
 
-            compiled = ov.Core().compile_model(str(folder / "model.xml"), "CPU", _openvino_config(self.threads))
+            compiled = ov.Core().compile_model(
+                str(folder / "model.xml"), "CPU", _openvino_config(self.threads)
+            )
             return lambda x: np.asarray(compiled(x)[0])
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(folder / "model.onnx"), _onnx_options(self.threads), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            str(folder / "model.onnx"),
+            _onnx_options(self.threads),
+            providers=["CPUExecutionProvider"],
+        )
         inputs = [node.name for node in session.get_inputs()]
-        if len(inputs) != 1:  # tf2onnx turns tensors the model captured (a Normalization layer's mean and variance) into inputs
-            raise UnsupportedExport(f"the ONNX export of {self.model.name} asks for {len(inputs)} inputs, not 1 ({', '.join(inputs[1:])})")
+        # tf2onnx turns tensors the model captured (a
+        # Normalization layer's mean and variance) into inputs
+        if len(inputs) != 1:
+            raise UnsupportedExport(
+                f"the ONNX export of {self.model.name} asks for {len(inputs)} inputs, "
+                f"not 1 ({', '.join(inputs[1:])})"
+            )
         return lambda x: session.run(None, {inputs[0]: x})[0]
 
     def _exported(self) -> Path:
@@ -160,8 +210,9 @@ class FrozenNetwork:
 
 @dataclass(frozen=True)
 class PortableNetwork:
-    """An exported frozen network as bytes (a few MB), compiled wherever it is unpickled: ``compile()`` returns
-    the callable that maps a batch of images to outputs, with ``threads`` inference threads."""
+    """An exported frozen network as bytes (a few MB), compiled wherever it is unpickled:
+    ``compile()`` returns the callable that maps a batch of images to outputs, with ``threads``
+    inference threads."""
 
     runtime: str
     files: dict[str, bytes]
@@ -173,19 +224,26 @@ class PortableNetwork:
             import openvino as ov
 
             core = ov.Core()
-            model = core.read_model(self.files["model.xml"], ov.Tensor(np.frombuffer(self.files["model.bin"], np.uint8)))
+            model = core.read_model(
+                self.files["model.xml"], ov.Tensor(np.frombuffer(self.files["model.bin"], np.uint8))
+            )
             compiled = core.compile_model(model, "CPU", _openvino_config(self.threads))
             return _per_thread_requests(compiled)
         import onnxruntime as ort
 
-        session = ort.InferenceSession(self.files["model.onnx"], _onnx_options(self.threads), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(
+            self.files["model.onnx"],
+            _onnx_options(self.threads),
+            providers=["CPUExecutionProvider"],
+        )
         name = session.get_inputs()[0].name
         return lambda x: session.run(None, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
 def _per_thread_requests(compiled) -> Callable[[np.ndarray], np.ndarray]:
-    """The compiled OpenVINO model as a function that threads may call at once (a worker with several threads):
-    one infer request per thread, since one request serves one call at a time ("Infer Request is busy")."""
+    """The compiled OpenVINO model as a function that threads may call at once (a worker with
+    several threads): one infer request per thread, since one request serves one call at a time
+    ("Infer Request is busy")."""
     local = threading.local()
 
     def infer(x: np.ndarray) -> np.ndarray:
@@ -197,10 +255,16 @@ def _per_thread_requests(compiled) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _check_onnx_exportable(model: keras.Model) -> None:
-    """Fail fast, before a tf2onnx export of several seconds, on layers whose constants that export makes inputs."""
-    normalizing = [layer.name for layer in _all_layers(model) if isinstance(layer, keras.layers.Normalization)]
+    """Fail fast, before a tf2onnx export of several seconds,
+    on layers whose constants that export makes inputs."""
+    normalizing = [
+        layer.name for layer in _all_layers(model) if isinstance(layer, keras.layers.Normalization)
+    ]
     if normalizing:
-        raise UnsupportedExport(f"the ONNX export of {model.name} would ask for the constants of {', '.join(normalizing)} as inputs")
+        raise UnsupportedExport(
+            f"the ONNX export of {model.name} would ask for the constants of "
+            f"{', '.join(normalizing)} as inputs"
+        )
 
 
 def _all_layers(model: keras.Model):
@@ -212,7 +276,11 @@ def _all_layers(model: keras.Model):
 
 
 def _openvino_config(threads: int) -> dict:
-    return {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
+    return {
+        "INFERENCE_NUM_THREADS": threads,
+        "INFERENCE_PRECISION_HINT": "f32",
+        "PERFORMANCE_HINT": "LATENCY",
+    }
 
 
 def _onnx_options(threads: int):
@@ -220,15 +288,19 @@ def _onnx_options(threads: int):
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    # idle threads sleep instead of spinning, leaving the cores to the input pipeline between batches
-    # (measured on 2 cores, MobileNetV2 at 224 px beside tf.data: 97 img/s spinning, 155 img/s not)
+    # idle threads sleep instead of spinning, leaving the cores to the
+    # input pipeline between batches (measured on 2 cores, MobileNetV2
+    # at 224 px beside tf.data: 97 img/s spinning, 155 img/s not)
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
-def _export(model: keras.Model, folder: Path, form: str, main_file: str, files: tuple[str, ...]) -> None:
+def _export(
+    model: keras.Model, folder: Path, form: str, main_file: str, files: tuple[str, ...]
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    model(np.zeros((1, *model.input_shape[1:]), np.float32))  # Keras exports only models that have been called
+    # Keras exports only models that have been called
+    model(np.zeros((1, *model.input_shape[1:]), np.float32))
     model.export(str(folder / main_file), format=form, verbose=False)
     manifest = {name: file_sha256(folder / name) for name in files}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -1,6 +1,8 @@
-"""Training plumbing shared by the notebooks: devices, batches from cached views, epoch timing, BatchNorm statistics.
+"""Training plumbing shared by the notebooks: devices, batches
+from cached views, epoch timing, BatchNorm statistics.
 
-The recipes themselves (compile, callbacks, fit) are written in the notebooks; this is what they lean on.
+The recipes themselves (compile, callbacks, fit) are
+written in the notebooks; this is what they lean on.
 """
 
 from __future__ import annotations
@@ -27,18 +29,22 @@ class DeviceSetup:
         """One line for the notebook: devices, strategy, precision policy."""
         where = f"{len(self.gpus)} GPU(s)" if self.gpus else "CPU"
         return (
-            f"{where}, strategy {type(self.strategy).__name__} with {self.strategy.num_replicas_in_sync} replica(s), "
+            f"{where}, strategy {type(self.strategy).__name__} with "
+            f"{self.strategy.num_replicas_in_sync} replica(s), "
             f"policy {'mixed_float16' if self.mixed_precision else 'float32'}"
         )
 
 
-def configure_devices(*, mixed_precision: bool | None = None, multi_gpu: bool = True) -> DeviceSetup:
+def configure_devices(
+    *, mixed_precision: bool | None = None, multi_gpu: bool = True
+) -> DeviceSetup:
     """Turn on the GPU path when GPUs exist; leave the CPU default otherwise.
 
-    With GPUs: memory growth on each (TensorFlow would otherwise take all GPU memory), the ``mixed_float16``
-    policy (unless ``mixed_precision=False``; classifier outputs stay float32) and
-    ``tf.distribute.MirroredStrategy`` over all of them (``multi_gpu=False``: the default strategy). Without
-    GPUs: float32 and the default strategy. Build and compile models inside ``setup.strategy.scope()``.
+    With GPUs: memory growth on each (TensorFlow would otherwise take all GPU memory), the
+    ``mixed_float16`` policy (unless ``mixed_precision=False``; classifier outputs stay float32) and
+    ``tf.distribute.MirroredStrategy`` over all of them (``multi_gpu=False``: the default strategy).
+    Without GPUs: float32 and the default strategy. Build and compile models inside
+    ``setup.strategy.scope()``.
     """
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
@@ -48,18 +54,30 @@ def configure_devices(*, mixed_precision: bool | None = None, multi_gpu: bool = 
             pass
     use_mixed = bool(gpus) if mixed_precision is None else mixed_precision
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    strategy = tf.distribute.MirroredStrategy() if gpus and multi_gpu else tf.distribute.get_strategy()
+    strategy = (
+        tf.distribute.MirroredStrategy() if gpus and multi_gpu else tf.distribute.get_strategy()
+    )
     return DeviceSetup(strategy, [gpu.name for gpu in gpus], use_mixed)
 
 
 class ViewSampler(keras.utils.PyDataset):
-    """Batches from cached per-view arrays ``(views, n, ...)``: each epoch, each sample in one random view.
+    """Batches from cached per-view arrays ``(views, n, ...)``:
+    each epoch, each sample in one random view.
 
-    With one view and ``shuffle=False`` it simply batches ``arrays[0]`` in order. ``targets`` are labels or
-    soft targets, one row per sample.
+    With one view and ``shuffle=False`` it simply batches ``arrays[0]`` in order. ``targets`` are
+    labels or soft targets, one row per sample.
     """
 
-    def __init__(self, arrays: np.ndarray, targets: np.ndarray, batch_size: int = 32, *, shuffle: bool = True, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        arrays: np.ndarray,
+        targets: np.ndarray,
+        batch_size: int = 32,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.arrays, self.targets = arrays, np.asarray(targets)
         if arrays.shape[1] != len(self.targets):
@@ -101,23 +119,38 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 def recalibrate_batchnorm(model: keras.Model, X: np.ndarray, batch_size: int = 256) -> None:
-    """Set every BatchNormalization layer's moving mean and variance to the exact statistics of its inputs over
-    ``X``, layer by layer with the final weights (earlier layers already recalibrated).
+    """Set every BatchNormalization layer's moving mean and variance to the exact statistics of its
+    inputs over ``X``, layer by layer with the final weights (earlier layers already recalibrated).
 
-    A model trained from scratch for few steps (a small data set: a few batches an epoch) ends with moving
-    averages that lag far behind its final weights, so it fits in training mode and fails in inference mode.
+    A model trained from scratch for few steps (a small data set: a few batches an epoch) ends with
+    moving averages that lag far behind its final weights, so it fits in training mode and fails in
+    inference mode.
     """
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
     for layer in layers:
-        probe = keras.Model(model.inputs[0] if len(model.inputs) == 1 else model.inputs, layer.input)
-        inputs = np.concatenate([np.asarray(probe(X[i : i + batch_size], training=False)) for i in range(0, len(X), batch_size)])
-        axes = tuple(a for a in range(inputs.ndim) if a != (layer.axis if layer.axis >= 0 else inputs.ndim + layer.axis))
+        probe = keras.Model(
+            model.inputs[0] if len(model.inputs) == 1 else model.inputs, layer.input
+        )
+        inputs = np.concatenate(
+            [
+                np.asarray(probe(X[i : i + batch_size], training=False))
+                for i in range(0, len(X), batch_size)
+            ]
+        )
+        axes = tuple(
+            a
+            for a in range(inputs.ndim)
+            if a != (layer.axis if layer.axis >= 0 else inputs.ndim + layer.axis)
+        )
         layer.moving_mean.assign(inputs.mean(axis=axes).astype(np.float32))
         layer.moving_variance.assign(inputs.var(axis=axes).astype(np.float32))
 
 
-def inference_latency(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, repeats: int = 5) -> dict[str, float]:
-    """Seconds per sample: ``batched`` (whole ``X`` at once, best of ``repeats``) and ``single`` (one at a time, median).
+def inference_latency(
+    predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray, repeats: int = 5
+) -> dict[str, float]:
+    """Seconds per sample: ``batched`` (whole ``X`` at once,
+    best of ``repeats``) and ``single`` (one at a time, median).
 
     ``predict`` is called once first as a warm-up, so compilation is not timed.
     """

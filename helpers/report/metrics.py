@@ -1,4 +1,5 @@
-"""Classification metrics as data: one dict per model, bootstrap intervals, cross-validation summaries.
+"""Classification metrics as data: one dict per model,
+bootstrap intervals, cross-validation summaries.
 
 Every function takes true labels and predicted probabilities (or scores) and
 returns plain numbers or a DataFrame, so notebooks can tabulate, plot and
@@ -43,15 +44,19 @@ def _as_2d_proba(proba: np.ndarray) -> np.ndarray:
 
 
 def predict_from_proba(proba: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Predicted class indices: binary by ``threshold`` on the positive class, otherwise the argmax."""
+    """Predicted class indices: binary by ``threshold`` on the positive class, otherwise the
+    argmax."""
     proba = _as_2d_proba(proba)
     if proba.shape[1] == 2:
         return (proba[:, 1] >= threshold).astype(int)
     return proba.argmax(axis=1)
 
 
-def classification_report_dict(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy, balanced accuracy, F1, precision, recall, ROC-AUC, PR-AUC and log loss of probabilities.
+def classification_report_dict(
+    y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5
+) -> dict[str, float]:
+    """Accuracy, balanced accuracy, F1, precision, recall,
+    ROC-AUC, PR-AUC and log loss of probabilities.
 
     Binary (``proba`` of shape (N,) for class 1, or (N, 2)): F1, precision and
     recall are those of class 1 (the positive class, e.g. "defective"),
@@ -81,11 +86,15 @@ def classification_report_dict(y_true: np.ndarray, proba: np.ndarray, threshold:
         report["roc_auc"] = roc_auc_score(y_true, proba[:, 1])
         report["pr_auc"] = average_precision_score(y_true, proba[:, 1])
     else:
-        report["roc_auc"] = roc_auc_score(y_true, proba, multi_class="ovr", labels=np.arange(n_classes))
+        report["roc_auc"] = roc_auc_score(
+            y_true, proba, multi_class="ovr", labels=np.arange(n_classes)
+        )
         onehot = np.eye(n_classes)[y_true]
         report["pr_auc"] = average_precision_score(onehot, proba, average="macro")
     clipped = np.clip(proba, 1e-15, 1.0)
-    report["log_loss"] = log_loss(y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=np.arange(n_classes))
+    report["log_loss"] = log_loss(
+        y_true, clipped / clipped.sum(axis=1, keepdims=True), labels=np.arange(n_classes)
+    )
     report["n"] = int(len(y_true))
     return {name: float(value) if name != "n" else value for name, value in report.items()}
 
@@ -99,7 +108,8 @@ def bootstrap_interval(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> Interval:
-    """``metric(y_true, y_pred)`` with a percentile bootstrap interval (test samples resampled with replacement)."""
+    """``metric(y_true, y_pred)`` with a percentile bootstrap
+    interval (test samples resampled with replacement)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) != len(y_pred) or len(y_true) == 0:
         raise ValueError("y_true and y_pred must be non-empty and of the same length")
@@ -113,7 +123,14 @@ def bootstrap_interval(
     return Interval(float(metric(y_true, y_pred)), float(low), float(high))
 
 
-def accuracy_interval(y_true: np.ndarray, y_pred: np.ndarray, *, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> Interval:
+def accuracy_interval(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
     """Accuracy with its percentile bootstrap interval (vectorized: fast for many resamples)."""
     correct = (np.asarray(y_true) == np.asarray(y_pred)).astype(float)
     if correct.size == 0:
@@ -143,17 +160,26 @@ def format_mean_std(mean: float, std: float, percent: bool = True) -> str:
     return f"{100 * mean:.1f} % +/- {100 * std:.1f}" if percent else f"{mean:.3f} +/- {std:.3f}"
 
 
-def metrics_by_group(y_true: np.ndarray, proba: np.ndarray, groups: np.ndarray, threshold: float = 0.5) -> pd.DataFrame:
-    """``classification_report_dict`` per group (e.g. module type), one row per group plus ``all``."""
+def metrics_by_group(
+    y_true: np.ndarray, proba: np.ndarray, groups: np.ndarray, threshold: float = 0.5
+) -> pd.DataFrame:
+    """``classification_report_dict`` per group (e.g. module type), one row per group plus
+    ``all``."""
     y_true, groups = np.asarray(y_true), np.asarray(groups)
     proba = _as_2d_proba(proba)
-    rows = {str(g): classification_report_dict(y_true[groups == g], proba[groups == g], threshold) for g in np.unique(groups)}
+    rows = {
+        str(g): classification_report_dict(y_true[groups == g], proba[groups == g], threshold)
+        for g in np.unique(groups)
+    }
     rows["all"] = classification_report_dict(y_true, proba, threshold)
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def most_confident_errors(y_true: np.ndarray, proba: np.ndarray, k: int = 8, threshold: float = 0.5) -> np.ndarray:
-    """Positions of the ``k`` wrong predictions with the highest probability for the predicted class."""
+def most_confident_errors(
+    y_true: np.ndarray, proba: np.ndarray, k: int = 8, threshold: float = 0.5
+) -> np.ndarray:
+    """Positions of the ``k`` wrong predictions with
+    the highest probability for the predicted class."""
     y_true = np.asarray(y_true).astype(int)
     proba = _as_2d_proba(proba)
     y_pred = predict_from_proba(proba, threshold)

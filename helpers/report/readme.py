@@ -22,9 +22,21 @@ PROFILES = ("smoke", "workshop", "full", "full_b91df8b")
 #: (notebook, result key, what it is) for the headline table, in reading order
 HEADLINES = [
     ("01", "majority_accuracy", "majority class (ELPV test split)"),
-    ("01", "linear_probe_accuracy", "01 linear probe: logistic regression on frozen MobileNetV2 features, 224 px"),
-    ("02", "lgbm_test_accuracy", "02 LightGBM on frozen features (the variant chosen by cross-validation)"),
-    ("03", "head_only_test_accuracy", "03 GAP head only (frozen backbone, head fitted as a logistic regression)"),
+    (
+        "01",
+        "linear_probe_accuracy",
+        "01 linear probe: logistic regression on frozen MobileNetV2 features, 224 px",
+    ),
+    (
+        "02",
+        "lgbm_test_accuracy",
+        "02 LightGBM on frozen features (the variant chosen by cross-validation)",
+    ),
+    (
+        "03",
+        "head_only_test_accuracy",
+        "03 GAP head only (frozen backbone, head fitted as a logistic regression)",
+    ),
     ("03", "finetuned_test_accuracy", "03 GAP head + fine-tuned top blocks, soft targets"),
     ("04", "pointing_game_accuracy", "04 pointing game of the mosaic-label CAM (chance 1/9)"),
     ("05", "fcn_accuracy_basic_motions", "05 FCN with GAP, BasicMotions"),
@@ -34,10 +46,18 @@ HEADLINES = [
     ("05", "lstm_accuracy_japanese_vowels", "05 LSTM, JapaneseVowels"),
     ("05", "minirocket_accuracy_japanese_vowels", "05 MiniRocket, JapaneseVowels"),
     ("05", "cam_fault_localization", "05 telemetry: true-class CAM peak inside the fault window"),
-    ("06", "naive_decorrelated_test_accuracy", "06 naive model on the decorrelated (all stamped) test"),
+    (
+        "06",
+        "naive_decorrelated_test_accuracy",
+        "06 naive model on the decorrelated (all stamped) test",
+    ),
     ("06", "clean_decorrelated_test_accuracy", "06 clean-trained model, same test"),
     ("06", "masked_decorrelated_test_accuracy", "06 fix 1: inpaint the regions flagged from CAMs"),
-    ("06", "guided_decorrelated_test_accuracy", "06 fix 2: CAM penalty (right for the right reasons)"),
+    (
+        "06",
+        "guided_decorrelated_test_accuracy",
+        "06 fix 2: CAM penalty (right for the right reasons)",
+    ),
 ]
 #: the main number of each notebook, for the per-profile trade-off table
 MAIN = {"01": "linear_probe_accuracy", "02": "lgbm_test_accuracy", "03": "finetuned_test_accuracy", "04": "pointing_game_accuracy",
@@ -61,7 +81,11 @@ def copy_figures(run_dir: Path, target: Path = README.parent / "docs" / "figures
         if source.exists():
             image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
             if image.shape[1] > FIGURE_WIDTH:
-                image = cv2.resize(image, (FIGURE_WIDTH, round(image.shape[0] * FIGURE_WIDTH / image.shape[1])), interpolation=cv2.INTER_AREA)
+                image = cv2.resize(
+                    image,
+                    (FIGURE_WIDTH, round(image.shape[0] * FIGURE_WIDTH / image.shape[1])),
+                    interpolation=cv2.INTER_AREA,
+                )
             cv2.imwrite(str(target / name), image)
             written.append(target / name)
     return written
@@ -80,7 +104,9 @@ def headline_table(results: dict) -> str:
         value = results.get(notebook, {}).get(key)
         if value is not None:
             spread = results[notebook].get(key.replace("_accuracy_", "_accuracy_std_"))
-            shown = f"{value:.3f}" + (f" +/- {spread:.3f}" if spread is not None and "_accuracy_" in key else "")
+            shown = f"{value:.3f}" + (
+                f" +/- {spread:.3f}" if spread is not None and "_accuracy_" in key else ""
+            )
             lines.append(f"| {label} | {shown} |")
     return "\n".join(lines)
 
@@ -88,7 +114,10 @@ def headline_table(results: dict) -> str:
 def profile_table(records: dict[str, dict]) -> str:
     """Per notebook: minutes and the main number in each recorded profile."""
     names = [p for p in PROFILES if records.get(p)]
-    lines = ["| notebook | main number | " + " | ".join(f"{p}: min / value" for p in names) + " |", "| --- | --- |" + " --- |" * len(names)]
+    lines = [
+        "| notebook | main number | " + " | ".join(f"{p}: min / value" for p in names) + " |",
+        "| --- | --- |" + " --- |" * len(names),
+    ]
     for notebook, key in MAIN.items():
         cells = []
         for profile in names:
@@ -132,7 +161,10 @@ def notebook_table(figures_dir: Path = DOCS / "figures") -> str:
     """Each notebook linked to its source, what it teaches and one figure of its full-profile run."""
     from helpers.runner import notebook_paths
 
-    lines = ["| notebook | what you learn | one figure of its full-profile run |", "| --- | --- | --- |"]
+    lines = [
+        "| notebook | what you learn | one figure of its full-profile run |",
+        "| --- | --- | --- |",
+    ]
     for path in notebook_paths():
         number = path.name[:2]
         title = notebook_title(path)
@@ -146,7 +178,9 @@ def notebook_table(figures_dir: Path = DOCS / "figures") -> str:
 
 def results_section(record: dict) -> str:
     """The full profile's headline table and where it was recorded."""
-    machines = sorted({stamp.get("machine", "") for stamp in record.get(PROVENANCE, {}).values()} - {""})
+    machines = sorted(
+        {stamp.get("machine", "") for stamp in record.get(PROVENANCE, {}).values()} - {""}
+    )
     where = f" on {'; '.join(machines)}" if machines else ""
     return (
         f"The full profile{where}, on the shared ELPV split and aeon's BasicMotions and JapaneseVowels. "
@@ -158,7 +192,10 @@ def results_section(record: dict) -> str:
 
 def provenance_table(records: dict[str, dict]) -> str:
     """Per recorded profile and notebook: the commit, date, machine and runtime of the run it holds."""
-    lines = ["| profile | notebook | commit | date | machine | runtime |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| profile | notebook | commit | date | machine | runtime |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for profile, record in records.items():
         stamps = record.get(PROVENANCE, {})
         for notebook in notebook_results(record):
@@ -187,25 +224,41 @@ BENCHMARKS = [
 def benchmark_table(records: dict[str, dict]) -> str:
     """What | images/s | the ratio the benchmark reports, from ``results/<name>_benchmark.json``."""
     ratios = {
-        "pipeline": lambda r: f"{r['pipeline_over_tf_function']:.2f}x `tf.function`, {r['pipeline_over_keras_predict']:.2f}x `predict`",
-        "dask_2_worker": lambda r: f"{r['dask_2_over_1_workers']:.2f}x 1 worker, {r['dask_2_workers_over_single_process']:.2f}x one process",
+        "pipeline": lambda r: (
+            f"{r['pipeline_over_tf_function']:.2f}x `tf.function`, {r['pipeline_over_keras_predict']:.2f}x `predict`"
+        ),
+        "dask_2_worker": lambda r: (
+            f"{r['dask_2_over_1_workers']:.2f}x 1 worker, {r['dask_2_workers_over_single_process']:.2f}x one process"
+        ),
     }
     machine = records.get("featurize", {}).get("machine")
-    lines = [f"| MobileNetV2 at 224 px, {machine or 'on this machine'} | images/s | measured against |", "| --- | --- | --- |"]
+    lines = [
+        f"| MobileNetV2 at 224 px, {machine or 'on this machine'} | images/s | measured against |",
+        "| --- | --- | --- |",
+    ]
     for name, key, label in BENCHMARKS:
         record = records.get(name, {})
         if record.get("machine") != machine:
             label += f" (another run: {record.get('machine', 'machine not recorded')})"
         if key in record.get("images_per_s", {}):
             share = record.get("share_of_peak", {}).get(key)
-            against = ", ".join(part for part in [ratios[key](record) if key in ratios else "", f"{share:.2f} of peak" if share else ""] if part)
+            against = ", ".join(
+                part
+                for part in [
+                    ratios[key](record) if key in ratios else "",
+                    f"{share:.2f} of peak" if share else "",
+                ]
+                if part
+            )
             lines.append(f"| {label} | {record['images_per_s'][key]:.1f} | {against} |")
     return "\n".join(lines)
 
 
 def _arm(record: dict, which: str) -> str:
     """``commit`` or ``commit with NAME=value``: what one side of a before/after record ran."""
-    settings = " ".join(f"{name}={value}" for name, value in record.get("environments", {}).get(which, {}).items())
+    settings = " ".join(
+        f"{name}={value}" for name, value in record.get("environments", {}).get(which, {}).items()
+    )
     return f"`{record['commits'][which][:7]}`" + (f" with `{settings}`" if settings else "")
 
 
@@ -224,9 +277,14 @@ def series_timing_table(record: dict) -> str:
     for notebook in record.get("summary", {}).get("notebooks", []):
         runs = record["notebooks"][notebook]
         seconds = {which: runs[which]["seconds"] for which in ("before", "after")}
-        bare = {f"{which}_bare": runs[which]["seconds"] - (runs[which]["solution_seconds"] or 0) for which in ("before", "after")}
+        bare = {
+            f"{which}_bare": runs[which]["seconds"] - (runs[which]["solution_seconds"] or 0)
+            for which in ("before", "after")
+        }
         totals = {key: totals[key] + value for key, value in {**seconds, **bare}.items()}
-        values = [(runs[which]["results"] or {}).get(MAIN[notebook]) for which in ("before", "after")]
+        values = [
+            (runs[which]["results"] or {}).get(MAIN[notebook]) for which in ("before", "after")
+        ]
         main = " / ".join(f"{value:.3f}" if value is not None else "-" for value in values)
         lines.append(
             f"| {notebook} | {seconds['before'] / 60:.1f} | {seconds['after'] / 60:.1f} | {seconds['before'] / seconds['after']:.2f}x | "
@@ -243,7 +301,9 @@ def series_timing_table(record: dict) -> str:
 def replace_between(text: str, marker: str, body: str) -> str:
     pattern = re.compile(rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)", re.S)
     if not pattern.search(text):
-        raise ValueError(f"README.md has no <!-- {marker}:start --> ... <!-- {marker}:end --> markers")
+        raise ValueError(
+            f"README.md has no <!-- {marker}:start --> ... <!-- {marker}:end --> markers"
+        )
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 

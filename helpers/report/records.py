@@ -75,10 +75,17 @@ def stale_notebooks(record: dict, head: str = "HEAD") -> dict[str, str]:
         if not commit:
             stale[notebook] = "names no commit"
             continue
-        sources = [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "notebooks").glob(f"{notebook}_*.ipynb")]
-        changed = git("diff", "--name-only", commit, head, "--", *sources, *SHARED_CODE).splitlines()
+        sources = [
+            str(p.relative_to(REPO_ROOT))
+            for p in (REPO_ROOT / "notebooks").glob(f"{notebook}_*.ipynb")
+        ]
+        changed = git(
+            "diff", "--name-only", commit, head, "--", *sources, *SHARED_CODE
+        ).splitlines()
         if changed:
-            stale[notebook] = f"{len(changed)} file(s) changed since {commit[:7]}, e.g. {changed[0]}"
+            stale[notebook] = (
+                f"{len(changed)} file(s) changed since {commit[:7]}, e.g. {changed[0]}"
+            )
     for notebook in notebook_results(record):
         if notebook not in record.get(PROVENANCE, {}):
             stale[notebook] = "no provenance"
@@ -102,7 +109,8 @@ def check_committed() -> None:
     changed = git("status", "--porcelain", "--", "notebooks", *SHARED_CODE)
     if changed:
         raise SystemExit(
-            "uncommitted changes in " + ", ".join(line[3:] for line in changed.splitlines()[:5])
+            "uncommitted changes in "
+            + ", ".join(line[3:] for line in changed.splitlines()[:5])
             + ": commit them first, so the record can name the commit its code came from"
         )
 
@@ -110,7 +118,11 @@ def check_committed() -> None:
 def fresh_cache(cache: Path | None = None) -> Path:
     """An empty cache folder (a new temporary one by default) holding only the converted ImageNet weights,
     copied from the user's cache (converted there first if missing), so a run converts nothing again."""
-    from helpers.models.imagenet import _reference_classifier, checkpoint_path, converted_weights_path
+    from helpers.models.imagenet import (
+        _reference_classifier,
+        checkpoint_path,
+        converted_weights_path,
+    )
 
     _reference_classifier()
     checkpoint_path()
@@ -136,14 +148,20 @@ def make_record(profile: str, notebooks: str = "all") -> Path:
         shutil.rmtree(cache, ignore_errors=True)
     chosen = {path.name[:2] for path in notebook_paths(notebooks)}
     results = {nb: values for nb, values in load_results(output_dir).items() if nb in chosen}
-    return write_profile_record(profile, merge_run(load_profile_record(profile), results, provenance))
+    return write_profile_record(
+        profile, merge_run(load_profile_record(profile), results, provenance)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="workshop")
     parser.add_argument("--notebooks", default="all", help="'all' or numbers, e.g. 03,04")
-    parser.add_argument("--check", action="store_true", help="only list the notebooks whose record is older than their code")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only list the notebooks whose record is older than their code",
+    )
     args = parser.parse_args(argv)
     if args.check:
         stale = stale_notebooks(load_profile_record(args.profile))

@@ -1,4 +1,5 @@
-"""Recorded results: each notebook's headline numbers as data, merged into one report, and summaries written from them."""
+"""Recorded results: each notebook's headline numbers as data,
+merged into one report, and summaries written from them."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from helpers.paths import atomic_write_bytes
 
 #: the runs recorded in the repository: ``results/<profile>_profile.json``
 RECORDED_RESULTS = Path(__file__).resolve().parents[2] / "results"
-#: the key of a profile record that holds, per notebook, the commit, date, machine and runtime of its run
+#: the key of a profile record holding, per notebook, the commit, date, machine and runtime of its run
 PROVENANCE = "provenance"
 
 
 def machine_description(cpuinfo: str | None = None) -> str:
-    """The cores this process may use, the CPU's model and its widest vector instructions: what a recorded speed
-    depends on (``cpuinfo``: the text of /proc/cpuinfo, read here when None; other systems give the architecture)."""
+    """The cores this process may use, the CPU's model and its widest vector instructions: what a
+    recorded speed depends on (``cpuinfo``: the text of /proc/cpuinfo, read here when None; other
+    systems give the architecture)."""
     import platform
 
     from helpers.models.runtime import default_threads
@@ -44,7 +46,8 @@ def _plain(value):
 
 
 def record_results(output_dir: str | Path, notebook: str, results: dict) -> Path:
-    """Merge ``results`` (metric name -> value) into ``output_dir/results/<notebook>.json``; return the path."""
+    """Merge ``results`` (metric name -> value) into
+    ``output_dir/results/<notebook>.json``; return the path."""
     path = Path(output_dir) / "results" / f"{notebook}.json"
     stored = json.loads(path.read_text()) if path.exists() else {}
     stored.update({str(name): _plain(value) for name, value in results.items()})
@@ -53,9 +56,11 @@ def record_results(output_dir: str | Path, notebook: str, results: dict) -> Path
 
 
 class Recorder:
-    """One notebook's record: ``record(name=value, ...)`` stores headline numbers where they are computed.
+    """One notebook's record: ``record(name=value, ...)``
+    stores headline numbers where they are computed.
 
-    The first call of a run replaces what an older run of the same notebook left, so no stale key survives.
+    The first call of a run replaces what an older run
+    of the same notebook left, so no stale key survives.
     """
 
     def __init__(self, output_dir: str | Path, notebook: str):
@@ -64,14 +69,18 @@ class Recorder:
         self.results: dict = {}
 
     def __call__(self, **metrics) -> pd.Series:
-        """Record ``metrics`` (numbers, strings or booleans) and return them as a Series, for display."""
+        """Record ``metrics`` (numbers, strings or
+        booleans) and return them as a Series, for display."""
         plain = {name: _plain(value) for name, value in metrics.items()}
         self.results.update(plain)
-        atomic_write_bytes(self.path, (json.dumps(self.results, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(
+            self.path, (json.dumps(self.results, indent=2, sort_keys=True) + "\n").encode()
+        )
         return pd.Series(plain, name=self.notebook)
 
     def figure(self, fig, name: str):
-        """Save ``fig`` as ``figures/<name>`` under the output folder (a small PNG) and return it, for display."""
+        """Save ``fig`` as ``figures/<name>`` under the output
+        folder (a small PNG) and return it, for display."""
         folder = self.output_dir / "figures"
         folder.mkdir(parents=True, exist_ok=True)
         fig.savefig(folder / name, dpi=80, bbox_inches="tight")
@@ -79,7 +88,8 @@ class Recorder:
 
     @property
     def models_dir(self) -> Path:
-        """``models/`` under the output folder, created: where the notebooks save and find their models."""
+        """``models/`` under the output folder, created:
+        where the notebooks save and find their models."""
         folder = self.output_dir / "models"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
@@ -89,15 +99,16 @@ class Recorder:
         return self.models_dir / name
 
     def summary(self, *lines: str):
-        """Markdown bullets, each ``line`` formatted with this run's recorded results (``{name:.3f}``)."""
+        """Markdown bullets, each ``line`` formatted with
+        this run's recorded results (``{name:.3f}``)."""
         from IPython.display import Markdown
 
         return Markdown("\n".join(f"- {line.format(**self.results)}" for line in lines))
 
 
 def notebook_seconds(results: dict) -> float | None:
-    """How long a notebook ran: the runner's ``run_seconds`` (kernel start to last cell, the solutions included),
-    else the notebook's own ``wall_seconds`` (up to its summary)."""
+    """How long a notebook ran: the runner's ``run_seconds`` (kernel start to last cell, the
+    solutions included), else the notebook's own ``wall_seconds`` (up to its summary)."""
     return results.get("run_seconds", results.get("wall_seconds"))
 
 
@@ -108,7 +119,8 @@ def load_results(output_dir: str | Path) -> dict[str, dict]:
 
 
 def write_report(output_dir: str | Path, title: str = "Results") -> tuple[Path, Path]:
-    """Write ``results.json`` (every notebook's results) and ``report.md`` (one table) into ``output_dir``."""
+    """Write ``results.json`` (every notebook's results)
+    and ``report.md`` (one table) into ``output_dir``."""
     output_dir = Path(output_dir)
     results = load_results(output_dir)
     json_path, report_path = output_dir / "results.json", output_dir / "report.md"
@@ -137,6 +149,7 @@ def recorded_time(notebook: str, profiles: tuple[str, ...] = ("workshop", "full"
     if not parts:
         return "no recorded run of this notebook yet"
     return (
-        f"recorded on {'; '.join(sorted(machines))}: " + ", ".join(parts)
+        f"recorded on {'; '.join(sorted(machines))}: "
+        + ", ".join(parts)
         + " (results/ in the repository); this run's own time is printed at the end"
     )

@@ -1,7 +1,9 @@
-"""The course site: the executed notebooks of a profile as static HTML, with Sphinx and myst-nb (``make site``).
+"""The course site: the executed notebooks of a profile
+as static HTML, with Sphinx and myst-nb (``make site``).
 
-Sphinx + myst-nb because it builds offline from pure-Python packages, renders executed notebooks without
-running them again, and collapses cells by tag (``hide-input``, which the solution cells get here).
+Sphinx + myst-nb because it builds offline from pure-Python packages, renders executed notebooks
+without running them again, and collapses cells by tag (``hide-input``, which the solution cells get
+here).
 """
 
 from __future__ import annotations
@@ -22,30 +24,48 @@ from helpers.runner import REPO_ROOT, notebook_paths
 
 DOCS = REPO_ROOT / "docs"
 LICENSES = [
-    "ELPV (notebooks 01-04, 06, 07): CC BY-NC-SA 4.0, Buerhop-Lutz et al. 2018, Deitsch et al. 2019.",
-    "BasicMotions, JapaneseVowels and the other aeon sets (notebook 05): UEA/UCR time-series archive, bundled with aeon (BSD-3).",
+    "ELPV (notebooks 01-04, 06, 07): CC BY-NC-SA 4.0, Buerhop-Lutz et al. 2018, "
+    "Deitsch et al. 2019.",
+    "BasicMotions, JapaneseVowels and the other aeon sets (notebook 05): "
+    "UEA/UCR time-series archive, bundled with aeon (BSD-3).",
     "MobileNetV2 ImageNet weights: torchvision (BSD-3-Clause). The code of this series: MIT.",
 ]
 
 
 def notebook_summary(path: Path) -> tuple[str, str]:
-    """A source notebook's title and its first 'What you will learn' item, whole (its wrapped lines joined)."""
+    """A source notebook's title and its first 'What you
+    will learn' item, whole (its wrapped lines joined)."""
     lines = nbformat.read(path, as_version=4).cells[0].source.splitlines()
     title = lines[0].lstrip("# ").strip()
     start = next((k for k, line in enumerate(lines) if line.startswith("- ")), len(lines))
-    item = lines[start : start + 1] + list(itertools.takewhile(lambda line: line.startswith("  "), lines[start + 1 :]))
+    item = lines[start : start + 1] + list(
+        itertools.takewhile(lambda line: line.startswith("  "), lines[start + 1 :])
+    )
     return title, " ".join(line.strip() for line in item).removeprefix("- ").rstrip(";")
 
 
 def home_page(profile: str, run_dir: Path) -> str:
-    """The home page: what the series teaches, each notebook with what you learn and its measured time, the results."""
-    results = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").exists() else {}
-    lines = [f"# Transfer learning as a powerful baseline ({profile} profile)", "",
-             "A numbered series of notebooks: a frozen ImageNet CNN as a featurizer for a gradient-boosted model, fine-tuning "
-             "with a global-average-pooling head, class activation maps that explain and localize, sensor series as 1-D images, "
-             "CAM-guided cleaning of training data, and the same baseline on a Dask cluster. Every page below is the executed "
-             f"notebook of one `{profile}` run; every number on it was measured in that run.", "",
-             "| notebook | what you learn | minutes (this run, CPU) |", "| --- | --- | --- |"]  # fmt: skip
+    """The home page: what the series teaches, each notebook
+    with what you learn and its measured time, the results."""
+    results = (
+        json.loads((run_dir / "results.json").read_text())
+        if (run_dir / "results.json").exists()
+        else {}
+    )
+    lines = [
+        f"# Transfer learning as a powerful baseline ({profile} profile)",
+        "",
+        "A numbered series of notebooks: a frozen ImageNet CNN as a featurizer for a "
+        "gradient-boosted model, fine-tuning "
+        "with a global-average-pooling head, class activation maps that explain and localize, "
+        "sensor series as 1-D images, "
+        "CAM-guided cleaning of training data, and the same baseline on a Dask cluster. "
+        "Every page below is the executed "
+        f"notebook of one `{profile}` run; every number on it was measured in that run.",
+        "",
+        "| notebook | what you learn | minutes (this run, CPU) |",
+        "| --- | --- | --- |",
+    ]
     missing = []
     for source in notebook_paths():
         title, learn = notebook_summary(source)
@@ -60,16 +80,35 @@ def home_page(profile: str, run_dir: Path) -> str:
             missing.append(source.name)
             lines.append(f"| {title} (not run yet) | {learn} | - |")
     if missing:
-        lines += ["", f"**Not run yet in this profile:** {', '.join(missing)} (`make run PROFILE={profile}` runs them)."]
+        lines += [
+            "",
+            f"**Not run yet in this profile:** {', '.join(missing)} "
+            f"(`make run PROFILE={profile}` runs them).",
+        ]
     lines += ["", "## Results of this run", "", "| what | measured |", "| --- | --- |"]
-    lines += [f"| {label} | {results[nb][key]:.3f} |" for nb, key, label in HEADLINES if key in results.get(nb, {})]
-    lines += ["", "## Licenses", "", *[f"- {text}" for text in LICENSES], "", "```{toctree}", ":hidden:", ":maxdepth: 1", ""]
+    lines += [
+        f"| {label} | {results[nb][key]:.3f} |"
+        for nb, key, label in HEADLINES
+        if key in results.get(nb, {})
+    ]
+    lines += [
+        "",
+        "## Licenses",
+        "",
+        *[f"- {text}" for text in LICENSES],
+        "",
+        "```{toctree}",
+        ":hidden:",
+        ":maxdepth: 1",
+        "",
+    ]
     lines += [p.stem for p in sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))] + ["```", ""]
     return "\n".join(lines)
 
 
 def prepare_notebook(source: Path, target: Path) -> None:
-    """Copy an executed notebook, collapsing its solution cells (tag ``hide-input``) and dropping papermill's tags."""
+    """Copy an executed notebook, collapsing its solution
+    cells (tag ``hide-input``) and dropping papermill's tags."""
     notebook = nbformat.read(source, as_version=4)
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
@@ -78,11 +117,16 @@ def prepare_notebook(source: Path, target: Path) -> None:
     nbformat.write(notebook, target)
 
 
-def build_site(profile: str = "full", outputs: Path | None = None, site: Path | None = None) -> Path:
-    """Build the site of ``outputs/<profile>`` into ``outputs/site/<profile>``; return the folder holding index.html."""
+def build_site(
+    profile: str = "full", outputs: Path | None = None, site: Path | None = None
+) -> Path:
+    """Build the site of ``outputs/<profile>`` into
+    ``outputs/site/<profile>``; return the folder holding index.html."""
     run_dir = Path(outputs) if outputs else REPO_ROOT / "outputs" / profile
     if not run_dir.exists():
-        raise SystemExit(f"no executed notebooks in {run_dir}: run `make run PROFILE={profile}` first")
+        raise SystemExit(
+            f"no executed notebooks in {run_dir}: run `make run PROFILE={profile}` first"
+        )
     site = Path(site) if site else REPO_ROOT / "outputs" / "site" / profile
     source = site.parent / f".{site.name}-source"
     shutil.rmtree(source, ignore_errors=True)
@@ -92,7 +136,18 @@ def build_site(profile: str = "full", outputs: Path | None = None, site: Path | 
     for notebook in sorted(run_dir.glob("[0-9][0-9]_*.ipynb")):
         prepare_notebook(notebook, source / notebook.name)
     (source / "index.md").write_text(home_page(profile, run_dir))
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", str(source), str(site)]
+    command = [
+        sys.executable,
+        "-m",
+        "sphinx",
+        "-b",
+        "html",
+        "-q",
+        "-W",
+        "--keep-going",
+        str(source),
+        str(site),
+    ]
     completed = subprocess.run(command, capture_output=True, text=True)
     if completed.returncode != 0:
         raise SystemExit(f"the site did not build:\n{completed.stderr.strip()}")
@@ -100,7 +155,7 @@ def build_site(profile: str = "full", outputs: Path | None = None, site: Path | 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="full")
     parser.add_argument("--outputs", type=Path, default=None, help="default: outputs/<profile>")
     args = parser.parse_args(argv)

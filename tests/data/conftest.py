@@ -52,7 +52,9 @@ class LocalServer:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 else:
                     self.send_response(200)
-                self.send_header("Content-Type", server.content_types.get(self.path, "application/octet-stream"))
+                self.send_header(
+                    "Content-Type", server.content_types.get(self.path, "application/octet-stream")
+                )
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 chunk = body[start:]
@@ -67,7 +69,9 @@ class LocalServer:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"

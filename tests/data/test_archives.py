@@ -1,4 +1,5 @@
-"""helpers.data.archives: a data set appears under its final name only when complete; zips are extracted safely."""
+"""helpers.data.archives: a data set appears under its
+final name only when complete; zips are extracted safely."""
 
 from __future__ import annotations
 

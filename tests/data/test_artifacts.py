@@ -1,4 +1,5 @@
-"""Tests of helpers.data.artifacts: the stamp, its boxes and masks, and the confounded / test set builders."""
+"""Tests of helpers.data.artifacts: the stamp, its boxes
+and masks, and the confounded / test set builders."""
 
 from __future__ import annotations
 
@@ -30,15 +31,23 @@ def toy_dataset(n_per_class: int = 20, side: int = 64) -> ImageDataset:
 
 
 def test_random_boxes_stay_inside_in_their_corner_and_repeat_with_the_seed():
-    boxes = random_boxes(200, 300, size=0.2, size_jitter=0.1, offset=0.05, corners=("top_left",), random_state=3)
+    boxes = random_boxes(
+        200, 300, size=0.2, size_jitter=0.1, offset=0.05, corners=("top_left",), random_state=3
+    )
     sides = boxes[:, 2] - boxes[:, 0]
     assert np.array_equal(sides, boxes[:, 3] - boxes[:, 1])
     assert sides.min() >= 54 and sides.max() <= 66
     assert boxes[:, :2].min() >= 0 and boxes[:, :2].max() <= 15
     anywhere = random_boxes(400, 300, random_state=1)
     assert anywhere.min() >= 0 and anywhere[:, 2:].max() <= 300
-    assert (anywhere[:, 0] > 150).any() and (anywhere[:, 0] < 150).any() and (anywhere[:, 1] > 150).any()
-    assert np.array_equal(random_boxes(10, 300, random_state=5), random_boxes(10, 300, random_state=5))
+    assert (
+        (anywhere[:, 0] > 150).any()
+        and (anywhere[:, 0] < 150).any()
+        and (anywhere[:, 1] > 150).any()
+    )
+    assert np.array_equal(
+        random_boxes(10, 300, random_state=5), random_boxes(10, 300, random_state=5)
+    )
     with pytest.raises(ValueError, match="corner"):
         random_boxes(1, 300, corners=("middle",))
 
@@ -98,7 +107,9 @@ def test_confounded_set_records_where_the_artifact_is():
     stamped = confounded.meta["artifact"].to_numpy()
     assert np.array_equal(confounded.labels, dataset.labels[indices])
     assert np.array_equal(confounded.meta["source_index"], indices)
-    assert stamped[confounded.labels == 1].sum() == 18 and stamped[confounded.labels == 0].sum() == 2
+    assert (
+        stamped[confounded.labels == 1].sum() == 18 and stamped[confounded.labels == 0].sum() == 2
+    )
     boxes = artifact_boxes(confounded)
     assert set(BOX_COLUMNS) <= set(confounded.meta.columns)
     assert (boxes[~stamped] == -1).all() and (boxes[stamped] >= 0).all()
@@ -110,7 +121,9 @@ def test_confounded_set_records_where_the_artifact_is():
 def test_artifact_test_sets_are_clean_decorrelated_and_reversed():
     dataset = toy_dataset()
     indices = np.arange(40)
-    sets = artifact_test_sets(dataset, indices, confounding_rates(2, 1, 0.9, 0.1), 1, random_state=1)
+    sets = artifact_test_sets(
+        dataset, indices, confounding_rates(2, 1, 0.9, 0.1), 1, random_state=1
+    )
     assert sorted(sets) == ["clean", "decorrelated", "reversed"]
     for test in sets.values():
         assert np.array_equal(test.labels, dataset.labels)
@@ -127,9 +140,17 @@ def test_one_class_against_the_rest_of_several():
     rates = confounding_rates(4, 2, 0.8, 0.05)
     assert rates == {0: 0.05, 1: 0.05, 2: 0.8, 3: 0.05}
     labels = np.repeat(np.arange(4), 20)
-    dataset = ImageDataset("four", labels, list("abcd"), pd.DataFrame(index=range(80)), images=np.zeros((80, 32, 32), np.uint8))
+    dataset = ImageDataset(
+        "four",
+        labels,
+        list("abcd"),
+        pd.DataFrame(index=range(80)),
+        images=np.zeros((80, 32, 32), np.uint8),
+    )
     sets = artifact_test_sets(dataset, np.arange(80), rates, 2, random_state=0)
     reversed_ = sets["reversed"].meta["artifact"].to_numpy()
-    assert reversed_[labels == 2].sum() == 1 and all(reversed_[labels == c].sum() == 16 for c in (0, 1, 3))
+    assert reversed_[labels == 2].sum() == 1 and all(
+        reversed_[labels == c].sum() == 16 for c in (0, 1, 3)
+    )
     with pytest.raises(ValueError, match="not one of the 4 classes"):
         confounding_rates(4, 4, 0.8, 0.05)

@@ -40,7 +40,11 @@ def test_folder_dataset_reads_formats_labels_and_skips_corrupt_files(tmp_path):
     root = write_folder(
         tmp_path / "images",
         {
-            "cracked": [("a.png", gray(10)), ("b.bmp", gray(20)), ("broken.png", b"not an image at all")],
+            "cracked": [
+                ("a.png", gray(10)),
+                ("b.bmp", gray(20)),
+                ("broken.png", b"not an image at all"),
+            ],
             "ok": [("c.jpg", colour), ("d.tif", gray(30)), ("notes.txt", b"ignored")],
         },
     )
@@ -53,22 +57,36 @@ def test_folder_dataset_reads_formats_labels_and_skips_corrupt_files(tmp_path):
     assert [p.name for p, _ in dataset.skipped] == ["broken.png"]
     assert dataset.image(0).shape == (20, 20)
     red = dataset.image(2)
-    assert red.shape == (16, 24, 3) and red[..., 0].min() > 200 and red[..., 2].max() < 50  # decoded to RGB
+    # decoded to RGB
+    assert red.shape == (16, 24, 3) and red[..., 0].min() > 200 and red[..., 2].max() < 50
     with pytest.warns(UserWarning):
         assert load_dataset(f"folder:{root}").labels.tolist() == [0, 0, 1, 1]
 
 
 def test_folder_dataset_strict_mode_raises_on_the_corrupt_file(tmp_path):
     root = write_folder(
-        tmp_path / "images", {"a": [("x.png", gray(1)), ("bad.png", b"\x89PNG broken")], "b": [("y.png", gray(2)), ("w.png", gray(3))]}
+        tmp_path / "images",
+        {
+            "a": [("x.png", gray(1)), ("bad.png", b"\x89PNG broken")],
+            "b": [("y.png", gray(2)), ("w.png", gray(3))],
+        },
     )
     with pytest.raises(DatasetError, match="bad.png is not a readable image"):
         load_image_folder(root, strict=True)
 
 
 def test_empty_class_and_missing_folders_give_clear_errors(tmp_path):
-    root = write_folder(tmp_path / "images", {"full": [("x.png", gray(1)), ("w.png", gray(2))], "empty": [], "single": [("s.png", gray(3))]})
-    with pytest.raises(DatasetError, match=r"empty \(0\), single \(1\) in .* hold fewer than 2 readable"):
+    root = write_folder(
+        tmp_path / "images",
+        {
+            "full": [("x.png", gray(1)), ("w.png", gray(2))],
+            "empty": [],
+            "single": [("s.png", gray(3))],
+        },
+    )
+    with pytest.raises(
+        DatasetError, match=r"empty \(0\), single \(1\) in .* hold fewer than 2 readable"
+    ):
         load_image_folder(root)
     with pytest.raises(DatasetError, match="does not exist"):
         load_image_folder(tmp_path / "nowhere")
@@ -102,12 +120,24 @@ def test_target_probabilities_are_the_experts_probabilities_or_one_hot(elpv, tmp
     every = elpv.target_probabilities()
     assert every.shape == (2624, 2)
     np.testing.assert_allclose(np.unique(every[:, 1]), [0, 1 / 3, 2 / 3, 1], atol=1e-6)
-    np.testing.assert_array_equal(every.argmax(1), elpv.labels)  # the soft target never contradicts the label
+    # the soft target never contradicts the label
+    np.testing.assert_array_equal(every.argmax(1), elpv.labels)
     np.testing.assert_allclose(every.sum(1), 1.0, atol=1e-6)
-    levels = load_elpv("level")  # four classes: the probabilities are the classes, targets are one-hot
-    np.testing.assert_array_equal(levels.target_probabilities([0, 5]), np.eye(4, dtype=np.float32)[levels.labels[[0, 5]]])
-    root = write_folder(tmp_path / "images", {"a": [("x.png", gray(1)), ("w.png", gray(4))], "b": [("y.png", gray(2)), ("z.png", gray(3))]})
-    np.testing.assert_array_equal(load_image_folder(root).target_probabilities(), [[1, 0], [1, 0], [0, 1], [0, 1]])
+    # four classes: the probabilities are the classes, targets are one-hot
+    levels = load_elpv("level")
+    np.testing.assert_array_equal(
+        levels.target_probabilities([0, 5]), np.eye(4, dtype=np.float32)[levels.labels[[0, 5]]]
+    )
+    root = write_folder(
+        tmp_path / "images",
+        {
+            "a": [("x.png", gray(1)), ("w.png", gray(4))],
+            "b": [("y.png", gray(2)), ("z.png", gray(3))],
+        },
+    )
+    np.testing.assert_array_equal(
+        load_image_folder(root).target_probabilities(), [[1, 0], [1, 0], [0, 1], [0, 1]]
+    )
 
 
 def test_shared_split_is_deterministic_disjoint_and_stratified(elpv):
@@ -140,10 +170,18 @@ def test_stratified_sample_keeps_proportions_and_is_a_subset():
 
 
 def test_two_images_per_class_split_into_one_each(tmp_path):
-    root = write_folder(tmp_path / "tiny", {name: [(f"{name}{i}.png", gray(10 * i + 5)) for i in range(2)] for name in ("a", "b", "c")})
+    root = write_folder(
+        tmp_path / "tiny",
+        {
+            name: [(f"{name}{i}.png", gray(10 * i + 5)) for i in range(2)]
+            for name in ("a", "b", "c")
+        },
+    )
     dataset = load_image_folder(root)
     train, test = split_indices(dataset)
-    assert np.bincount(dataset.labels[train]).tolist() == [1, 1, 1] and np.bincount(dataset.labels[test]).tolist() == [1, 1, 1]
+    assert np.bincount(dataset.labels[train]).tolist() == [1, 1, 1] and np.bincount(
+        dataset.labels[test]
+    ).tolist() == [1, 1, 1]
 
 
 def test_carve_validation_is_stratified_disjoint_and_deterministic():
@@ -158,9 +196,12 @@ def test_carve_validation_is_stratified_disjoint_and_deterministic():
 
 
 def test_the_fingerprint_of_images_in_memory_sees_a_change_to_any_one_image():
-    # a cache key: two versions of a set that differ in one image (one stamp, one inpainted region) must not share it
+    # a cache key: two versions of a set that differ in one
+    # image (one stamp, one inpainted region) must not share it
     images = np.zeros((200, 8, 8), np.uint8)
-    dataset = ImageDataset("set", np.zeros(200, int), ["a"], pd.DataFrame(index=range(200)), images=images)
+    dataset = ImageDataset(
+        "set", np.zeros(200, int), ["a"], pd.DataFrame(index=range(200)), images=images
+    )
     for index in (0, 1, 199):
         changed = images.copy()
         changed[index, 3, 3] = 1

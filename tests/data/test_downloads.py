@@ -1,4 +1,5 @@
-"""helpers.data.downloads against a local HTTP server on 127.0.0.1 (no test touches the internet)."""
+"""helpers.data.downloads against a local HTTP server on 127.0.0.1 (no test touches the
+internet)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,10 @@ from helpers.data.downloads import (
 )
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB, not HTML, with every byte value
-HTML_PAGE = b"<!DOCTYPE html>\n<html><head><title>Quota exceeded</title></head><body>Too many requests</body></html>\n"
+HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Quota exceeded</title></head><body>Too many "
+    b"requests</body></html>\n"
+)
 
 
 FAST = {"retries": 0, "backoff": 0.0, "timeout": 10.0, "progress": False}
@@ -108,9 +112,15 @@ def test_checksum_mismatch_removes_the_file(server, tmp_path):
 
 def test_md5_mismatch_and_size_mismatch_are_caught(server, tmp_path):
     with pytest.raises(ChecksumMismatchError, match="md5"):
-        download(resource_for(server, "/a.bin", PAYLOAD, sha256=None, md5="f" * 32), tmp_path, **FAST)
+        download(
+            resource_for(server, "/a.bin", PAYLOAD, sha256=None, md5="f" * 32), tmp_path, **FAST
+        )
     with pytest.raises(ChecksumMismatchError, match="expected 1,048,577"):
-        download(resource_for(server, "/b.bin", PAYLOAD, size=len(PAYLOAD) + 1, sha256=None), tmp_path, **FAST)
+        download(
+            resource_for(server, "/b.bin", PAYLOAD, size=len(PAYLOAD) + 1, sha256=None),
+            tmp_path,
+            **FAST,
+        )
     assert list(tmp_path.iterdir()) == []
 
 
@@ -123,7 +133,9 @@ def test_html_page_instead_of_archive(server, tmp_path):
 
 
 def test_html_page_is_recognised_by_content_even_when_labelled_binary(server, tmp_path):
-    resource = resource_for(server, "/file.npz", b"  \n<html><body>Please log in</body></html>", size=None, sha256=None)
+    resource = resource_for(
+        server, "/file.npz", b"  \n<html><body>Please log in</body></html>", size=None, sha256=None
+    )
     with pytest.raises(HTMLPageError):
         download(resource, tmp_path, **FAST)
 
@@ -138,7 +150,13 @@ def test_404_is_one_clear_line(server, tmp_path):
 
 def test_mirror_is_used_when_the_main_address_fails(server, tmp_path):
     resource = resource_for(server, "/mirror/data.bin", PAYLOAD)
-    resource = Resource(server.url("/gone/data.bin"), "data.bin", resource.size, resource.sha256, mirrors=(resource.url,))
+    resource = Resource(
+        server.url("/gone/data.bin"),
+        "data.bin",
+        resource.size,
+        resource.sha256,
+        mirrors=(resource.url,),
+    )
     assert download(resource, tmp_path, **FAST).read_bytes() == PAYLOAD
     assert server.requests_to("/gone/data.bin") == [None]
 
@@ -148,7 +166,9 @@ def test_no_network_is_one_clear_line(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     resource = Resource(f"http://127.0.0.1:{port}/data.zip", "data.zip", size=10)
-    with pytest.raises(NetworkUnavailableError, match=f"no network: cannot reach 127.0.0.1:{port}") as caught:
+    with pytest.raises(
+        NetworkUnavailableError, match=f"no network: cannot reach 127.0.0.1:{port}"
+    ) as caught:
         download(resource, tmp_path, **{**FAST, "retries": 1})
     assert "\n" not in str(caught.value)
 
@@ -156,8 +176,12 @@ def test_no_network_is_one_clear_line(tmp_path):
 def test_disk_full_is_detected_before_writing(server, tmp_path, monkeypatch):
     resource = resource_for(server, "/data.bin", PAYLOAD)
     Usage = namedtuple("Usage", "total used free")
-    monkeypatch.setattr(downloads.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 1000, 1000))
-    with pytest.raises(DiskFullError, match=r"disk full: data.bin needs 1.0 MB but .* has 1.0 kB free"):
+    monkeypatch.setattr(
+        downloads.shutil, "disk_usage", lambda path: Usage(10**9, 10**9 - 1000, 1000)
+    )
+    with pytest.raises(
+        DiskFullError, match=r"disk full: data.bin needs 1.0 MB but .* has 1.0 kB free"
+    ):
         download(resource, tmp_path, **FAST)
     assert not (tmp_path / "data.bin").exists()
 
@@ -179,7 +203,12 @@ def test_disk_full_while_writing(server, tmp_path, monkeypatch):
         def write(self, data):
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(downloads, "open", lambda path, mode="r", *a, **k: FullFile(real_open(path, mode, *a, **k)), raising=False)
+    monkeypatch.setattr(
+        downloads,
+        "open",
+        lambda path, mode="r", *a, **k: FullFile(real_open(path, mode, *a, **k)),
+        raising=False,
+    )
     with pytest.raises(DiskFullError, match="disk full while writing"):
         download(resource, tmp_path, **FAST)
 
@@ -189,7 +218,9 @@ def test_unpublished_checksum_is_recorded_then_verified(server, tmp_path):
     resource = resource_for(server, "/har.zip", PAYLOAD, size=None, sha256=None)
     download(resource, tmp_path / "a", known_checksums=known, **FAST)
     record = json.loads(known.read_text())["har.zip"]
-    assert record["sha256"] == hashlib.sha256(PAYLOAD).hexdigest() and record["size"] == len(PAYLOAD)
+    assert record["sha256"] == hashlib.sha256(PAYLOAD).hexdigest() and record["size"] == len(
+        PAYLOAD
+    )
 
     server.routes["/har.zip"] = PAYLOAD[::-1]  # the server now sends other bytes
     with pytest.raises(ChecksumMismatchError, match="recorded on first download"):
@@ -212,4 +243,6 @@ def test_a_damaged_checksum_record_is_named_removed_and_recorded_afresh(server, 
     resource = resource_for(server, "/file.bin", PAYLOAD, size=None, sha256=None)
     with pytest.warns(CacheWarning, match="checksum record .*checksums.json is damaged"):
         download(resource, tmp_path / "d", known_checksums=record, **FAST)
-    assert json.loads(record.read_text())["file.bin"]["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
+    assert (
+        json.loads(record.read_text())["file.bin"]["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
+    )

@@ -19,9 +19,19 @@ def cell_pool(n: int = 200, seed: int = 0):
 def test_mosaics_hold_one_defect_at_the_target_and_only_functional_cells_elsewhere():
     probabilities, groups = cell_pool()
     indices = np.arange(0, 200, 2)  # e.g. the training half
-    mosaics = make_mosaics(probabilities == 1.0, probabilities == 0.0, indices, 60, groups=groups, positive_fraction=0.4, seed=3)
+    mosaics = make_mosaics(
+        probabilities == 1.0,
+        probabilities == 0.0,
+        indices,
+        60,
+        groups=groups,
+        positive_fraction=0.4,
+        seed=3,
+    )
     assert len(mosaics) == 60 and mosaics.grid == (3, 3) and mosaics.labels.sum() == 24
-    for cells, label, target, group in zip(mosaics.cells, mosaics.labels, mosaics.target, mosaics.groups):
+    for cells, label, target, group in zip(
+        mosaics.cells, mosaics.labels, mosaics.target, mosaics.groups
+    ):
         flat = cells.reshape(-1)
         assert set(flat) <= set(indices)
         assert len(set(flat)) == 9  # no cell twice in one mosaic
@@ -36,10 +46,22 @@ def test_mosaics_hold_one_defect_at_the_target_and_only_functional_cells_elsewhe
 def test_mosaics_are_reproducible_and_place_defects_everywhere():
     probabilities, groups = cell_pool(400)
     a = make_mosaics(
-        np.isin(np.round(probabilities * 3), [2, 3]), probabilities == 0.0, np.arange(400), 900, groups=groups, positive_fraction=1.0, seed=7
+        np.isin(np.round(probabilities * 3), [2, 3]),
+        probabilities == 0.0,
+        np.arange(400),
+        900,
+        groups=groups,
+        positive_fraction=1.0,
+        seed=7,
     )
     b = make_mosaics(
-        np.isin(np.round(probabilities * 3), [2, 3]), probabilities == 0.0, np.arange(400), 900, groups=groups, positive_fraction=1.0, seed=7
+        np.isin(np.round(probabilities * 3), [2, 3]),
+        probabilities == 0.0,
+        np.arange(400),
+        900,
+        groups=groups,
+        positive_fraction=1.0,
+        seed=7,
     )
     np.testing.assert_array_equal(a.cells, b.cells)
     counts = np.bincount(a.target, minlength=9)
@@ -57,8 +79,14 @@ def test_too_few_cells_raise():
 
 
 def test_render_lays_tiles_row_by_row():
-    tiles = np.arange(6, dtype=np.uint8)[:, None, None] * np.ones((1, 2, 2), np.uint8)  # tile k is all k
-    mosaics = Mosaics(np.array([[[0, 1, 2], [3, 4, 5]], [[5, 4, 3], [2, 1, 0]]]), np.array([1, 0]), np.array([2, -1]), np.array(["a", "a"]))
+    # tile k is all k
+    tiles = np.arange(6, dtype=np.uint8)[:, None, None] * np.ones((1, 2, 2), np.uint8)
+    mosaics = Mosaics(
+        np.array([[[0, 1, 2], [3, 4, 5]], [[5, 4, 3], [2, 1, 0]]]),
+        np.array([1, 0]),
+        np.array([2, -1]),
+        np.array(["a", "a"]),
+    )
     images = render_mosaics(tiles, mosaics)
     assert images.shape == (2, 4, 6)
     np.testing.assert_array_equal(images[0, ::2, ::2], [[0, 1, 2], [3, 4, 5]])
@@ -66,7 +94,9 @@ def test_render_lays_tiles_row_by_row():
     rgb = render_mosaics(np.repeat(tiles[..., None], 3, axis=-1), mosaics, [1])
     assert rgb.shape == (1, 4, 6, 3)
     np.testing.assert_array_equal(rgb[0, ..., 0], images[1])
-    np.testing.assert_allclose(tile_means(images, (2, 3)), [[[0, 1, 2], [3, 4, 5]], [[5, 4, 3], [2, 1, 0]]])
+    np.testing.assert_allclose(
+        tile_means(images, (2, 3)), [[[0, 1, 2], [3, 4, 5]], [[5, 4, 3], [2, 1, 0]]]
+    )
     assert resize_cells(np.zeros((3, 10, 10), np.uint8), 4).shape == (3, 4, 4)
 
 
@@ -75,4 +105,5 @@ def test_outline_marks_borders_and_the_target():
     assert picture.shape == (90, 90, 3) and picture.dtype == np.uint8
     assert tuple(picture[30, 10]) == (255, 255, 255)  # a border line
     assert tuple(picture[10, 10]) == (0, 0, 0)  # inside tile 0
-    assert picture[31:60, 30].any() and picture[45, 30, 1] == 255  # the target tile's frame is green
+    # the target tile's frame is green
+    assert picture[31:60, 30].any() and picture[45, 30, 1] == 255

@@ -32,7 +32,9 @@ def test_pad_series_right_pads_and_reports_lengths():
 
 
 def test_valid_mask():
-    np.testing.assert_array_equal(valid_mask(np.array([2, 0, 3]), 3), [[1, 1, 0], [0, 0, 0], [1, 1, 1]])
+    np.testing.assert_array_equal(
+        valid_mask(np.array([2, 0, 3]), 3), [[1, 1, 0], [0, 0, 0], [1, 1, 1]]
+    )
 
 
 def test_standardizer_uses_real_steps_only_and_keeps_padding_zero():
@@ -61,7 +63,9 @@ def test_basic_motions_loads_offline_with_train_only_scaling():
     scaled, scaler = standardize(ds)
     np.testing.assert_allclose(scaled.X_train.reshape(-1, 6).mean(axis=0), 0, atol=1e-4)
     # the test split is transformed with the training statistics, not its own
-    np.testing.assert_allclose(scaled.X_test, (ds.X_test - scaler.mean_) / scaler.scale_, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        scaled.X_test, (ds.X_test - scaler.mean_) / scaler.scale_, rtol=1e-4, atol=1e-4
+    )
 
 
 def test_japanese_vowels_is_padded_and_masked():
@@ -113,12 +117,26 @@ def test_uci_har_goes_through_remote_datasets(monkeypatch):
 
 def test_every_bundled_aeon_classification_set_loads_by_its_aeon_name():
     names = bundled_aeon_sets()
-    assert {"GunPoint", "ItalyPowerDemand", "ArrowHead", "BasicMotions", "JapaneseVowels", "PickupGestureWiimoteZ"} <= set(names)
+    assert {
+        "GunPoint",
+        "ItalyPowerDemand",
+        "ArrowHead",
+        "BasicMotions",
+        "JapaneseVowels",
+        "PickupGestureWiimoteZ",
+    } <= set(names)
     gun = load_series("GunPoint")
-    assert gun.X_train.shape == (50, 150, 1) and gun.X_test.shape == (150, 150, 1) and gun.class_names == ["1", "2"]
+    assert (
+        gun.X_train.shape == (50, 150, 1)
+        and gun.X_test.shape == (150, 150, 1)
+        and gun.class_names == ["1", "2"]
+    )
     assert gun.channel_names == ["channel_0"] and not gun.variable_length
-    pickup = load_series("pickupgesturewiimotez")  # any case; unequal lengths are padded to the longest of both splits
-    assert pickup.variable_length and pickup.X_train.shape[1] == max(pickup.lengths_train.max(), pickup.lengths_test.max())
+    # any case; unequal lengths are padded to the longest of both splits
+    pickup = load_series("pickupgesturewiimotez")
+    assert pickup.variable_length and pickup.X_train.shape[1] == max(
+        pickup.lengths_train.max(), pickup.lengths_test.max()
+    )
 
 
 def test_a_test_series_longer_than_every_training_series_fits():
@@ -127,7 +145,9 @@ def test_a_test_series_longer_than_every_training_series_fits():
     ds = series_dataset("mine", train, ["a", "b"], test, ["b"])
     assert ds.X_train.shape == (2, 9, 2) and ds.X_test.shape == (1, 9, 2)
     assert ds.lengths_train.tolist() == [5, 7] and ds.lengths_test.tolist() == [9]
-    assert ds.y_train.tolist() == [0, 1] and ds.y_test.tolist() == [1] and ds.class_names == ["a", "b"]
+    assert (
+        ds.y_train.tolist() == [0, 1] and ds.y_test.tolist() == [1] and ds.class_names == ["a", "b"]
+    )
 
 
 def test_own_npz_with_equal_or_unequal_lengths(tmp_path):
@@ -136,13 +156,26 @@ def test_own_npz_with_equal_or_unequal_lengths(tmp_path):
     X_test = rng.normal(size=(4, 15, 3)).astype(np.float32)
     X_test[0, 10:] = np.nan  # NaN steps at the end: a shorter series
     path = tmp_path / "mine.npz"
-    np.savez(path, X_train=X_train, y_train=np.arange(6) % 2, X_test=X_test, y_test=np.arange(4) % 2, class_names=np.array(["off", "on"]))
+    np.savez(
+        path,
+        X_train=X_train,
+        y_train=np.arange(6) % 2,
+        X_test=X_test,
+        y_test=np.arange(4) % 2,
+        class_names=np.array(["off", "on"]),
+    )
     ds = load_series(str(path))
     assert ds.name == "mine" and ds.class_names == ["off", "on"] and ds.X_train.shape == (6, 15, 3)
     assert ds.lengths_test.tolist() == [10, 15, 15, 15] and ds.lengths_train.tolist() == [12] * 6
     np.testing.assert_allclose(ds.X_test[0, :10], X_test[0, :10])
     univariate = tmp_path / "uni.npz"
-    np.savez(univariate, X_train=rng.normal(size=(4, 8)), y_train=[1, 2, 1, 2], X_test=rng.normal(size=(2, 8)), y_test=[2, 1])
+    np.savez(
+        univariate,
+        X_train=rng.normal(size=(4, 8)),
+        y_train=[1, 2, 1, 2],
+        X_test=rng.normal(size=(2, 8)),
+        y_test=[2, 1],
+    )
     assert load_series(str(univariate)).X_train.shape == (4, 8, 1)
     broken = tmp_path / "broken.npz"
     np.savez(broken, X_train=X_train)
@@ -152,11 +185,18 @@ def test_own_npz_with_equal_or_unequal_lengths(tmp_path):
 
 
 def test_own_ts_files(tmp_path):
-    header = "@problemName mine\n@timeStamps false\n@missing false\n@univariate true\n@equalLength false\n@classLabel true a b\n@data\n"
+    header = (
+        "@problemName mine\n@timeStamps false\n@missing false\n@univariate "
+        "true\n@equalLength false\n@classLabel true a b\n@data\n"
+    )
     (tmp_path / "mine_TRAIN.ts").write_text(header + "1,2,3,4:a\n4,3,2:b\n1,1,2,3,5:a\n")
     (tmp_path / "mine_TEST.ts").write_text(header + "1,2,3,4,5,6:a\n")
     ds = load_series(str(tmp_path / "mine_TRAIN.ts"))
-    assert ds.X_train.shape == (3, 6, 1) and ds.lengths_train.tolist() == [4, 3, 5] and ds.lengths_test.tolist() == [6]
+    assert (
+        ds.X_train.shape == (3, 6, 1)
+        and ds.lengths_train.tolist() == [4, 3, 5]
+        and ds.lengths_test.tolist() == [6]
+    )
     assert ds.y_train.tolist() == [0, 1, 0] and ds.class_names == ["a", "b"]
     with pytest.raises(DatasetError, match="needs its test split"):
         (tmp_path / "other_TRAIN.ts").write_text(header + "1,2:a\n")

@@ -31,7 +31,11 @@ def test_windows_and_channels_follow_labels(telemetry):
     assert (start >= 0).all() and (stop <= 128).all()
     assert ((stop - start) >= 12).all() and ((stop - start) <= 20).all()
     channels = telemetry.fault_channel
-    assert set(channels[telemetry.y == 1]) <= {0, 1, 2} and set(channels[telemetry.y == 2]) <= {0, 1, 2}
+    assert set(channels[telemetry.y == 1]) <= {0, 1, 2} and set(channels[telemetry.y == 2]) <= {
+        0,
+        1,
+        2,
+    }
     assert (channels[telemetry.y == 3] == 3).all() and (channels[telemetry.y == 4] == 4).all()
 
 
@@ -66,7 +70,11 @@ def test_fault_stands_out_from_its_own_run():
 
 
 def test_reproducible_with_random_state():
-    a, b, c = make_telemetry(20, random_state=1), make_telemetry(20, random_state=1), make_telemetry(20, random_state=2)
+    a, b, c = (
+        make_telemetry(20, random_state=1),
+        make_telemetry(20, random_state=1),
+        make_telemetry(20, random_state=2),
+    )
     np.testing.assert_array_equal(a.X, b.X)
     np.testing.assert_array_equal(a.windows, b.windows)
     assert not np.array_equal(a.X, c.X)

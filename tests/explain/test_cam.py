@@ -1,4 +1,5 @@
-"""CAM and Grad-CAM: exact identities on GAP -> dense models, known-location peaks, nesting, 1-D, pictures."""
+"""CAM and Grad-CAM: exact identities on GAP -> dense
+models, known-location peaks, nesting, 1-D, pictures."""
 
 from __future__ import annotations
 
@@ -7,12 +8,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.explain.cam import cams_from_maps, class_activation_maps, contrast_cams, find_layer_path, gap_head, grad_cam
+from helpers.explain.cam import (
+    cams_from_maps,
+    class_activation_maps,
+    contrast_cams,
+    find_layer_path,
+    gap_head,
+    grad_cam,
+)
 from helpers.explain.heatmaps import map_correlation, upsample_maps
 from helpers.models.gap import build_gap_classifier, build_gap_head
 
 
-def small_cnn(dim: int = 2, n_classes: int = 3, activation: str = "softmax", seed: int = 0) -> keras.Model:
+def small_cnn(
+    dim: int = 2, n_classes: int = 3, activation: str = "softmax", seed: int = 0
+) -> keras.Model:
     keras.utils.set_random_seed(seed)
     conv = keras.layers.Conv2D if dim == 2 else keras.layers.Conv1D
     gap = keras.layers.GlobalAveragePooling2D if dim == 2 else keras.layers.GlobalAveragePooling1D
@@ -52,7 +62,9 @@ def test_cam_mean_plus_bias_is_the_class_logit():
     bias = np.asarray(model.get_layer("classifier").bias)
     for cls in range(3):
         cam = class_activation_maps(model, x, class_index=cls)
-        np.testing.assert_allclose(cam.mean(axis=(1, 2)) + bias[cls], logits[:, cls], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            cam.mean(axis=(1, 2)) + bias[cls], logits[:, cls], rtol=1e-4, atol=1e-5
+        )
 
 
 def test_class_index_none_int_and_per_sample():
@@ -60,9 +72,15 @@ def test_class_index_none_int_and_per_sample():
     x = np.random.default_rng(2).uniform(0, 1, (6, 24, 24, 3)).astype("float32")
     predicted = model.predict(x, verbose=0).argmax(axis=1)
     per_class = np.stack([class_activation_maps(model, x, class_index=c) for c in range(3)])
-    np.testing.assert_allclose(class_activation_maps(model, x), per_class[predicted, np.arange(6)], rtol=1e-5)
+    np.testing.assert_allclose(
+        class_activation_maps(model, x), per_class[predicted, np.arange(6)], rtol=1e-5
+    )
     chosen = np.array([2, 0, 1, 1, 0, 2])
-    np.testing.assert_allclose(class_activation_maps(model, x, class_index=chosen), per_class[chosen, np.arange(6)], rtol=1e-5)
+    np.testing.assert_allclose(
+        class_activation_maps(model, x, class_index=chosen),
+        per_class[chosen, np.arange(6)],
+        rtol=1e-5,
+    )
     grads = np.stack([grad_cam(model, x, class_index=c) for c in range(3)])
     np.testing.assert_allclose(grad_cam(model, x), grads[predicted, np.arange(6)], rtol=1e-5)
     with pytest.raises(ValueError, match="fewer"):
@@ -74,7 +92,9 @@ def test_tf_data_batches_give_the_same_maps_as_arrays():
     x = np.random.default_rng(3).uniform(0, 1, (9, 24, 24, 3)).astype("float32")
     batches = tf.data.Dataset.from_tensor_slices((x, np.zeros(9))).batch(4)
     # atol: oneDNN kernels sum in a batch-size-dependent order, so maps near zero differ by ~1e-8
-    np.testing.assert_allclose(class_activation_maps(model, batches), class_activation_maps(model, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        class_activation_maps(model, batches), class_activation_maps(model, x), rtol=1e-5, atol=1e-6
+    )
     np.testing.assert_allclose(grad_cam(model, batches), grad_cam(model, x), rtol=1e-5, atol=1e-6)
 
 
@@ -82,7 +102,8 @@ def evidence_model(dim: int) -> keras.Model:
     """A hand-weighted model: class 1's logit is the mean brightness, class 0's its negative."""
     if dim == 2:
         inputs = keras.Input((32, 32, 1))
-        x = keras.layers.AveragePooling2D(4, name="pool")(inputs)  # 8 x 8 feature map = local brightness
+        # 8 x 8 feature map = local brightness
+        x = keras.layers.AveragePooling2D(4, name="pool")(inputs)
         x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     else:
         inputs = keras.Input((64, 1))
@@ -101,7 +122,10 @@ def test_maps_peak_where_the_evidence_is_2d():
     spots = [(20, 4), (0, 28), (12, 12), (28, 0)]  # top-left corners of 4x4 bright spots
     for image, (r, c) in zip(images, spots):
         image[r : r + 4, c : c + 4] = 1.0
-    for maps in (class_activation_maps(model, images, class_index=1), grad_cam(model, images, class_index=1)):
+    for maps in (
+        class_activation_maps(model, images, class_index=1),
+        grad_cam(model, images, class_index=1),
+    ):
         assert maps.shape == (4, 8, 8)
         peaks = [np.unravel_index(m.argmax(), m.shape) for m in maps]
         assert peaks == [(r // 4, c // 4) for r, c in spots]
@@ -111,7 +135,9 @@ def test_maps_peak_where_the_evidence_is_2d():
             assert r <= y < r + 4 and c <= x < c + 4
     # the other class's evidence is the opposite: its map is lowest there
     low = class_activation_maps(model, images, class_index=0)
-    assert [np.unravel_index(m.argmin(), m.shape) for m in low] == [(r // 4, c // 4) for r, c in spots]
+    assert [np.unravel_index(m.argmin(), m.shape) for m in low] == [
+        (r // 4, c // 4) for r, c in spots
+    ]
 
 
 def test_maps_peak_where_the_evidence_is_1d():
@@ -119,14 +145,18 @@ def test_maps_peak_where_the_evidence_is_1d():
     series = np.zeros((3, 64, 1), dtype="float32")
     for s, start in zip(series, (8, 40, 60)):
         s[start : start + 4] = 1.0
-    for maps in (class_activation_maps(model, series, class_index=1), grad_cam(model, series, class_index=1)):
+    for maps in (
+        class_activation_maps(model, series, class_index=1),
+        grad_cam(model, series, class_index=1),
+    ):
         assert maps.shape == (3, 16)
         assert list(maps.argmax(axis=1)) == [2, 10, 15]
         assert list(upsample_maps(maps, 64).argmax(axis=1) // 4) == [2, 10, 15]
 
 
 def test_a_trained_cnn_localizes_the_spot_it_learned():
-    """Trained only on "has a bright cross or not", the CAM of the positive class peaks on the cross."""
+    """Trained only on "has a bright cross or not",
+    the CAM of the positive class peaks on the cross."""
     rng = np.random.default_rng(5)
     keras.utils.set_random_seed(5)
 
@@ -146,7 +176,9 @@ def test_a_trained_cnn_localizes_the_spot_it_learned():
     h = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="last_conv")(h)
     h = keras.layers.GlobalAveragePooling2D()(h)
     model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(h))
-    model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     x, y, _ = sample(600)
     model.fit(x, y, epochs=8, batch_size=32, verbose=0)
     x_test, y_test, where = sample(80)
@@ -171,7 +203,9 @@ def test_grad_cam_through_a_nested_backbone_equals_the_flat_model():
     dense = keras.layers.Dense(3, activation="softmax", name="classifier")
     nested = keras.Sequential([keras.Input((24, 24, 3)), base, gap, drop, dense])
     flat_in = keras.Input((24, 24, 3))
-    flat = keras.Model(flat_in, dense(drop(gap(base.get_layer("inner_b")(base.get_layer("inner_a")(flat_in))))))
+    flat = keras.Model(
+        flat_in, dense(drop(gap(base.get_layer("inner_b")(base.get_layer("inner_a")(flat_in)))))
+    )
     x = np.random.default_rng(6).uniform(0, 1, (5, 24, 24, 3)).astype("float32")
 
     assert [layer.name for layer in find_layer_path(nested, "inner_a")] == ["base", "inner_a"]
@@ -180,12 +214,17 @@ def test_grad_cam_through_a_nested_backbone_equals_the_flat_model():
         want = grad_cam(flat, x, layer_name=name, class_index=1)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
     # default layer of the nested model: the base's output, which feeds GAP -> CAM up to scale
-    np.testing.assert_allclose(grad_cam(nested, x) * 144, class_activation_maps(nested, x), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        grad_cam(nested, x) * 144, class_activation_maps(nested, x), rtol=1e-4, atol=1e-5
+    )
     # a functional outer model around the nested base works as well
     outer_in = keras.Input((24, 24, 3))
     outer = keras.Model(outer_in, dense(drop(gap(base(outer_in)))))
     np.testing.assert_allclose(
-        grad_cam(outer, x, layer_name="inner_a", class_index=2), grad_cam(flat, x, layer_name="inner_a", class_index=2), rtol=1e-4, atol=1e-6
+        grad_cam(outer, x, layer_name="inner_a", class_index=2),
+        grad_cam(flat, x, layer_name="inner_a", class_index=2),
+        rtol=1e-4,
+        atol=1e-6,
     )
     with pytest.raises(ValueError, match="no layer named"):
         grad_cam(nested, x, layer_name="missing")
@@ -196,7 +235,9 @@ def test_sigmoid_output_scores_are_logits_of_both_classes():
     x = np.random.default_rng(7).uniform(0, 1, (4, 24, 24, 3)).astype("float32")
     positive, negative = grad_cam(model, x, class_index=1), grad_cam(model, x, class_index=0)
     np.testing.assert_allclose(positive, -negative, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(positive * 144, class_activation_maps(model, x, class_index=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        positive * 144, class_activation_maps(model, x, class_index=0), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_cam_needs_gap_then_dense_but_grad_cam_does_not():
@@ -214,8 +255,14 @@ def test_cam_needs_gap_then_dense_but_grad_cam_does_not():
     h = keras.layers.Dense(8, activation="relu")(h)
     two_dense = keras.Model(inputs, keras.layers.Dense(2)(h))
     with pytest.raises(ValueError, match="GAP -> Dense"):
-        gap_head(keras.Model(inputs, keras.layers.BatchNormalization()(keras.layers.GlobalAveragePooling2D()(inputs))))
-    with pytest.raises(ValueError, match="GAP -> Dense"):  # a hidden Dense after GAP is no classifier
+        gap_head(
+            keras.Model(
+                inputs,
+                keras.layers.BatchNormalization()(keras.layers.GlobalAveragePooling2D()(inputs)),
+            )
+        )
+    # a hidden Dense after GAP is no classifier
+    with pytest.raises(ValueError, match="GAP -> Dense"):
         class_activation_maps(two_dense, np.ones((1, 16, 16, 3), "float32"))
     assert grad_cam(two_dense, np.ones((1, 16, 16, 3), "float32")).shape == (1, 14, 14)
 
@@ -229,8 +276,12 @@ def test_repeated_calls_follow_weight_updates():
     dense = model.get_layer("classifier")
     kernel, bias = dense.get_weights()
     dense.set_weights([kernel * 2.0, bias])
-    np.testing.assert_allclose(class_activation_maps(model, x, class_index=0), 2.0 * before, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(grad_cam(model, x, class_index=0), 2.0 * grad_before, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        class_activation_maps(model, x, class_index=0), 2.0 * before, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        grad_cam(model, x, class_index=0), 2.0 * grad_before, rtol=1e-5, atol=1e-7
+    )
 
 
 def test_cams_from_cached_maps_average_to_the_logits_of_a_head():
@@ -239,16 +290,29 @@ def test_cams_from_cached_maps_average_to_the_logits_of_a_head():
     keras.utils.set_random_seed(9)
     head = build_gap_head((4, 4, 8), 2)
     kernel, bias = head.get_layer("classifier").get_weights()
-    logits = np.stack([cams_from_maps(maps, kernel, k).mean(axis=(1, 2)) for k in range(2)], axis=1) + bias
+    logits = (
+        np.stack([cams_from_maps(maps, kernel, k).mean(axis=(1, 2)) for k in range(2)], axis=1)
+        + bias
+    )
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(head.predict(maps, verbose=0), expected, rtol=1e-4, atol=1e-5)
     labels = np.arange(6) % 2
     per_image = cams_from_maps(maps, kernel, labels)
-    np.testing.assert_allclose(per_image[labels == 1], cams_from_maps(maps, kernel, 1)[labels == 1], rtol=1e-5)
     np.testing.assert_allclose(
-        contrast_cams(maps, kernel, 1), cams_from_maps(maps, kernel, 1) - cams_from_maps(maps, kernel, 0), rtol=1e-4, atol=1e-5
+        per_image[labels == 1], cams_from_maps(maps, kernel, 1)[labels == 1], rtol=1e-5
     )
-    np.testing.assert_allclose(class_activation_maps(head, maps, class_index=1), cams_from_maps(maps, kernel, 1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        contrast_cams(maps, kernel, 1),
+        cams_from_maps(maps, kernel, 1) - cams_from_maps(maps, kernel, 0),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(
+        class_activation_maps(head, maps, class_index=1),
+        cams_from_maps(maps, kernel, 1),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_a_head_on_cached_maps_put_back_on_the_backbone_gives_the_same_maps():
@@ -260,4 +324,6 @@ def test_a_head_on_cached_maps_put_back_on_the_backbone_gives_the_same_maps():
     images = rng.uniform(0, 255, (3, 64, 64, 3)).astype(np.float32)
     backbone_maps = keras.Model(model.input, model.get_layer("gap").input)(images).numpy()
     expected = cams_from_maps(backbone_maps, head.get_layer("classifier").kernel.numpy(), 1)
-    np.testing.assert_allclose(class_activation_maps(model, images, class_index=1), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        class_activation_maps(model, images, class_index=1), expected, rtol=1e-4, atol=1e-4
+    )

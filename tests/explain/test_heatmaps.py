@@ -1,4 +1,5 @@
-"""Maps as pictures and measurements: upsampling, min-max scaling, correlation, overlays, energy in a region, peakiness."""
+"""Maps as pictures and measurements: upsampling, min-max
+scaling, correlation, overlays, energy in a region, peakiness."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers.explain.heatmaps import cam_energy_share, map_correlation, normalize_maps, overlay, peak_ratio, upsample_maps
+from helpers.explain.heatmaps import (
+    cam_energy_share,
+    map_correlation,
+    normalize_maps,
+    overlay,
+    peak_ratio,
+    upsample_maps,
+)
 
 
 def test_upsample_normalize_and_correlation_values():
@@ -23,7 +31,10 @@ def test_upsample_normalize_and_correlation_values():
     unit = normalize_maps(np.array([[[-2.0, 0.0], [2.0, 6.0]], [[3.0, 3.0], [3.0, 3.0]]]))
     np.testing.assert_allclose(unit[0], [[0.0, 0.25], [0.5, 1.0]])
     np.testing.assert_allclose(unit[1], 0.0)
-    np.testing.assert_allclose(normalize_maps(np.array([[-2.0, 0.0, 1.0, 2.0]]), clip_negative=True), [[0.0, 0.0, 0.5, 1.0]])
+    np.testing.assert_allclose(
+        normalize_maps(np.array([[-2.0, 0.0, 1.0, 2.0]]), clip_negative=True),
+        [[0.0, 0.0, 0.5, 1.0]],
+    )
 
     a = np.array([[1.0, 2.0, 3.0], [1.0, 1.0, 1.0]])
     r = map_correlation(a, np.array([[2.0, 4.0, 6.0], [0.0, 1.0, 2.0]]))
@@ -37,9 +48,13 @@ def test_overlay_blends_an_rgb_picture():
     cam[0, 0] = 3.0
     picture = overlay(image, cam, alpha=0.5)
     assert picture.shape == (40, 50, 3) and picture.dtype == np.uint8
-    np.testing.assert_array_equal(overlay(image, cam, alpha=0.0), np.repeat(image[..., None], 3, axis=-1))
+    np.testing.assert_array_equal(
+        overlay(image, cam, alpha=0.0), np.repeat(image[..., None], 3, axis=-1)
+    )
     jet = overlay(image, np.ones((5, 5), "float32"), alpha=1.0)
-    hottest = cv2.cvtColor(cv2.applyColorMap(np.uint8([[255]]), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)[0, 0]
+    hottest = cv2.cvtColor(
+        cv2.applyColorMap(np.uint8([[255]]), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB
+    )[0, 0]
     np.testing.assert_array_equal(jet[0, 0], hottest)
     assert picture[0, 0, 0] > picture[-1, -1, 0]  # red (hot) at the evidence, blue-ish far from it
     with pytest.raises(ValueError):
@@ -58,7 +73,8 @@ def test_cam_energy_share_exact_values():
     assert share[0] == pytest.approx(1.0) and share[1] == pytest.approx(0.0) and np.isnan(share[2])
     raw = cam_energy_share(cams, masks, normalize=False)
     assert raw[1] == pytest.approx(0.0) and raw[2] == pytest.approx(1 / 16)
-    assert cam_energy_share(cams[:1], np.kron(masks[:1], np.ones((1, 2, 2))))[0] > 0.3  # upsampled to the masks
+    # upsampled to the masks
+    assert cam_energy_share(cams[:1], np.kron(masks[:1], np.ones((1, 2, 2))))[0] > 0.3
 
 
 def test_peak_ratio_exact():

@@ -1,4 +1,5 @@
-"""Localization scores on hand-made maps: tiles by pixel centre, exact energy shares, baselines, fault windows."""
+"""Localization scores on hand-made maps: tiles by pixel
+centre, exact energy shares, baselines, fault windows."""
 
 from __future__ import annotations
 
@@ -22,7 +23,13 @@ from helpers.explain.localization import (
 def test_tiles_by_pixel_centre_and_peaks():
     np.testing.assert_array_equal(tile_index_grid((3, 3), (3, 3)), np.arange(9).reshape(3, 3))
     grid = tile_index_grid((10, 10), (3, 3))  # not divisible: pixel centres decide
-    assert grid[2, 2] == 0 and grid[2, 3] == 1 and grid[3, 3] == 4 and grid[6, 6] == 4 and grid[7, 9] == 8
+    assert (
+        grid[2, 2] == 0
+        and grid[2, 3] == 1
+        and grid[3, 3] == 4
+        and grid[6, 6] == 4
+        and grid[7, 9] == 8
+    )
     maps = np.zeros((3, 9, 9))
     maps[0, 0, 8] = 1  # tile 2
     maps[1, 5, 4] = 1  # tile 4
@@ -37,8 +44,12 @@ def test_energy_share_is_exact():
     maps[0, 4:, 4:] = -5.0  # negative evidence does not count
     maps[1] = 1.0  # even: 1/9 in any tile
     maps[2, :2, :2], maps[2, 2:4, 2:4] = 3.0, 1.0  # 3/4 in tile 0, 1/4 in tile 4
-    np.testing.assert_allclose(energy_in_target(maps, np.array([0, 7, 4]), (3, 3)), [1.0, 1 / 9, 0.25])
-    np.testing.assert_allclose(energy_in_target(-np.ones((1, 6, 6)), np.array([3]), (3, 3)), [1 / 9])
+    np.testing.assert_allclose(
+        energy_in_target(maps, np.array([0, 7, 4]), (3, 3)), [1.0, 1 / 9, 0.25]
+    )
+    np.testing.assert_allclose(
+        energy_in_target(-np.ones((1, 6, 6)), np.array([3]), (3, 3)), [1 / 9]
+    )
     assert energy_in_target(maps, np.array([-1, -1, -1]), (3, 3)).shape == (0,)
 
 
@@ -48,7 +59,9 @@ def test_baselines_chance_and_centre():
     assert hits.mean() == pytest.approx(1 / 9, abs=0.015)
     centre = centre_bias_maps(4, (90, 90))
     np.testing.assert_array_equal(peak_tiles(centre, (3, 3)), [4, 4, 4, 4])
-    np.testing.assert_array_equal(pointing_game(centre, np.array([4, 0, 8, 4]), (3, 3)), [True, False, False, True])
+    np.testing.assert_array_equal(
+        pointing_game(centre, np.array([4, 0, 8, 4]), (3, 3)), [True, False, False, True]
+    )
     assert energy_in_target(centre[:1], np.array([4]), (3, 3))[0] > 1 / 9
     values = np.arange(9.0).reshape(1, 3, 3)
     np.testing.assert_array_equal(peak_tiles(tile_value_maps(values, (30, 30)), (3, 3)), [8])

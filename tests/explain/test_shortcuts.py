@@ -1,4 +1,5 @@
-"""Shortcuts from CAMs alone: detection of a repeated dominant pattern, removal, labels worth a second look."""
+"""Shortcuts from CAMs alone: detection of a repeated
+dominant pattern, removal, labels worth a second look."""
 
 from __future__ import annotations
 
@@ -6,7 +7,13 @@ import numpy as np
 import pytest
 
 from helpers.explain.cam import contrast_cams
-from helpers.explain.shortcuts import detect_spurious_regions, out_of_fold_probabilities, precision_recall, remove_regions, suspicious_labels
+from helpers.explain.shortcuts import (
+    detect_spurious_regions,
+    out_of_fold_probabilities,
+    precision_recall,
+    remove_regions,
+    suspicious_labels,
+)
 
 
 def test_detection_finds_the_repeated_dominant_pattern_without_being_told_where():
@@ -22,7 +29,9 @@ def test_detection_finds_the_repeated_dominant_pattern_without_being_told_where(
     kernel[:, 1] = rng.normal(0, 0.2, channels)
     kernel[:3, 1] += 1.0
     cams = contrast_cams(maps, kernel, 1)
-    detection = detect_spurious_regions(maps, cams, n_clusters=6, mask_size=grid, dilate=0, random_state=0)
+    detection = detect_spurious_regions(
+        maps, cams, n_clusters=6, mask_size=grid, dilate=0, random_state=0
+    )
     assert precision_recall(detection.flagged, truth) == (1.0, 1.0)
     flagged = np.flatnonzero(detection.flagged)
     assert (detection.masks[flagged, corners[flagged, 0], corners[flagged, 1]] == 1).all()
@@ -45,7 +54,9 @@ def test_remove_regions_mean_fill_is_exact_and_inpaint_stays_local():
     assert (filled[0, :10, :10] == 100).all() and np.array_equal(filled[0, 10:], images[0, 10:])
     assert np.array_equal(filled[1], images[1])
     inpainted = remove_regions(images, masks, "inpaint")
-    assert np.array_equal(inpainted[0, 12:], images[0, 12:]) and np.array_equal(inpainted[1], images[1])
+    assert np.array_equal(inpainted[0, 12:], images[0, 12:]) and np.array_equal(
+        inpainted[1], images[1]
+    )
     with pytest.raises(ValueError, match="method"):
         remove_regions(images, masks, "blur")
 
@@ -55,7 +66,9 @@ def test_suspicious_labels_needs_candidates_confidence_and_cam_evidence():
     labels = np.array([0, 0, 0, 0, 1])
     candidates = np.array([True, True, False, True, True])
     ratio = np.array([5.0, 1.0, 5.0, 5.0, 1.0])
-    flagged = suspicious_labels(probabilities, labels, ratio, candidates, min_confidence=0.8, min_peak_ratio=3.0)
+    flagged = suspicious_labels(
+        probabilities, labels, ratio, candidates, min_confidence=0.8, min_peak_ratio=3.0
+    )
     assert flagged.tolist() == [True, False, False, False, True]
 
 
@@ -67,7 +80,11 @@ def test_out_of_fold_probabilities_cover_every_image(shortcut_maps):
 
     def fit_predict(X_fit, y_fit, X_held):
         seen.append(len(X_held))
-        return LogisticRegression(max_iter=1000).fit(X_fit.reshape(len(X_fit), -1), y_fit).predict_proba(X_held.reshape(len(X_held), -1))
+        return (
+            LogisticRegression(max_iter=1000)
+            .fit(X_fit.reshape(len(X_fit), -1), y_fit)
+            .predict_proba(X_held.reshape(len(X_held), -1))
+        )
 
     probabilities = out_of_fold_probabilities(fit_predict, maps, labels, folds=3)
     assert probabilities.shape == (60, 2) and sorted(seen) == [20, 20, 20]
@@ -81,16 +98,26 @@ def test_shortcut_scores_average_heads_and_give_the_spread_of_the_decorrelated_a
 
     labels = np.array([0, 0, 1, 1])
     maps = np.zeros((4, 2, 2, 2), np.float32)
-    maps[np.arange(4), 0, 0, labels] = 4.0  # each image's evidence for its own class, in the top-left cell
+    # each image's evidence for its own class, in the top-left cell
+    maps[np.arange(4), 0, 0, labels] = 4.0
     test_maps = {"clean": maps, "decorrelated": maps}
     masks = np.zeros((4, 2, 2), np.float32)
     masks[:, 0, 0] = 1
     right, wrong = build_gap_head((2, 2, 2), 2), build_gap_head((2, 2, 2), 2)
-    right.get_layer("classifier").set_weights([np.eye(2, dtype=np.float32), np.zeros(2, np.float32)])
-    wrong.get_layer("classifier").set_weights([np.eye(2, dtype=np.float32)[::-1], np.zeros(2, np.float32)])
+    right.get_layer("classifier").set_weights(
+        [np.eye(2, dtype=np.float32), np.zeros(2, np.float32)]
+    )
+    wrong.get_layer("classifier").set_weights(
+        [np.eye(2, dtype=np.float32)[::-1], np.zeros(2, np.float32)]
+    )
     one = shortcut_scores(right, test_maps, labels, masks, target_class=1)
-    assert one["clean accuracy"] == one["decorrelated accuracy"] == 1.0 and one["decorrelated spread"] == 0.0
+    assert (
+        one["clean accuracy"] == one["decorrelated accuracy"] == 1.0
+        and one["decorrelated spread"] == 0.0
+    )
     both = shortcut_scores([right, wrong], test_maps, labels, masks, target_class=1)
     assert both["decorrelated accuracy"] == 0.5 and both["decorrelated spread"] == 1.0
     alone = shortcut_scores(wrong, test_maps, labels, masks, target_class=1)
-    assert both["CAM energy on stamp"] == pytest.approx((one["CAM energy on stamp"] + alone["CAM energy on stamp"]) / 2)
+    assert both["CAM energy on stamp"] == pytest.approx(
+        (one["CAM energy on stamp"] + alone["CAM energy on stamp"]) / 2
+    )

@@ -1,9 +1,15 @@
-"""Augmentation: the 8 dihedral views exactly, random ones drawn from them, mild photometric jitter."""
+"""Augmentation: the 8 dihedral views exactly, random ones drawn from them, mild photometric
+jitter."""
 
 import numpy as np
 import tensorflow as tf
 
-from helpers.models.augment import brightness_contrast, dihedral_view, make_augmentation, random_dihedral
+from helpers.models.augment import (
+    brightness_contrast,
+    dihedral_view,
+    make_augmentation,
+    random_dihedral,
+)
 
 
 def test_dihedral_views_are_the_eight_symmetries():
@@ -17,7 +23,9 @@ def test_dihedral_views_are_the_eight_symmetries():
 def test_dihedral_view_of_a_numpy_batch_is_the_tensor_one():
     images = np.arange(2 * 3 * 3 * 2, dtype=np.float32).reshape(2, 3, 3, 2)
     for view in range(8):
-        np.testing.assert_array_equal(dihedral_view(images, view), dihedral_view(tf.constant(images), view).numpy())
+        np.testing.assert_array_equal(
+            dihedral_view(images, view), dihedral_view(tf.constant(images), view).numpy()
+        )
 
 
 def test_random_dihedral_returns_one_of_the_eight_views():

@@ -79,16 +79,28 @@ def test_reads_tensors_with_offsets_strides_and_dtypes(tmp_path, fake_torch):
     loaded = load_legacy_state_dict(path)
 
     assert list(loaded) == ["conv.weight", "conv.weight_t", "bias", "bn.num_batches_tracked"]
-    np.testing.assert_array_equal(loaded["conv.weight"], np.arange(6, dtype=np.float32).reshape(2, 3))
-    np.testing.assert_array_equal(loaded["conv.weight_t"], np.arange(6, dtype=np.float32).reshape(2, 3).T)
+    np.testing.assert_array_equal(
+        loaded["conv.weight"], np.arange(6, dtype=np.float32).reshape(2, 3)
+    )
+    np.testing.assert_array_equal(
+        loaded["conv.weight_t"], np.arange(6, dtype=np.float32).reshape(2, 3).T
+    )
     np.testing.assert_array_equal(loaded["bias"], np.arange(6, 12, dtype=np.float32))
-    assert loaded["bn.num_batches_tracked"].dtype == np.int64 and loaded["bn.num_batches_tracked"] == 7
+    assert (
+        loaded["bn.num_batches_tracked"].dtype == np.int64 and loaded["bn.num_batches_tracked"] == 7
+    )
 
 
 def test_truncated_file_is_reported(tmp_path, fake_torch):
     weights = _FakeStorage("0", np.arange(12, dtype=np.float32))
     path = tmp_path / "cut.pth"
-    write_legacy(path, collections.OrderedDict(w=_Tensor(weights, 0, (12,), (1,))), [weights], fake_torch, truncate_last=8)
+    write_legacy(
+        path,
+        collections.OrderedDict(w=_Tensor(weights, 0, (12,), (1,))),
+        [weights],
+        fake_torch,
+        truncate_last=8,
+    )
     with pytest.raises(CheckpointError, match="truncated"):
         load_legacy_state_dict(path)
 
@@ -122,22 +134,34 @@ class _Planted:
         return os.system, (f"touch {self.marker}",)
 
 
-@pytest.mark.parametrize("record", ["magic number", "protocol version", "sys info", "state dict", "storage keys"])
+@pytest.mark.parametrize(
+    "record", ["magic number", "protocol version", "sys info", "state dict", "storage keys"]
+)
 def test_a_payload_planted_in_any_record_is_refused_before_it_runs(tmp_path, fake_torch, record):
     marker = tmp_path / "payload-ran"
     weights = _FakeStorage("0", np.arange(4, dtype=np.float32))
-    records = {"magic number": LEGACY_MAGIC_NUMBER, "protocol version": 1001, "sys info": {"little_endian": True}}
+    records = {
+        "magic number": LEGACY_MAGIC_NUMBER,
+        "protocol version": 1001,
+        "sys info": {"little_endian": True},
+    }
     path = tmp_path / "planted.pth"
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
-            return ("storage", fake_torch.FloatStorage, obj.key, "cpu", obj.values.size, None) if isinstance(obj, _FakeStorage) else None
+            return (
+                ("storage", fake_torch.FloatStorage, obj.key, "cpu", obj.values.size, None)
+                if isinstance(obj, _FakeStorage)
+                else None
+            )
 
     with open(path, "wb") as handle:
         for name, value in records.items():
             pickle.dump(_Planted(marker) if name == record else value, handle, protocol=2)
         state = collections.OrderedDict(w=_Tensor(weights, 0, (4,), (1,)))
-        Pickler(handle, protocol=2).dump({"w": _Planted(marker)} if record == "state dict" else state)
+        Pickler(handle, protocol=2).dump(
+            {"w": _Planted(marker)} if record == "state dict" else state
+        )
         pickle.dump([_Planted(marker)] if record == "storage keys" else ["0"], handle, protocol=2)
         handle.write((4).to_bytes(8, "little") + weights.values.tobytes())
     with pytest.raises(CheckpointError, match=r"posix\.system.*refusing it"):

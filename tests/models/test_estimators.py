@@ -1,4 +1,5 @@
-"""Tests of helpers.estimators.CNNFeaturizer: scikit-learn API checks, arrays vs files, caching, pipelines."""
+"""Tests of helpers.estimators.CNNFeaturizer: scikit-learn
+API checks, arrays vs files, caching, pipelines."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from helpers.paths import cache_dir
 
 SIZE = 32  # the smallest input MobileNetV2 takes: fast enough for unit tests
 
-# scikit-learn's generic checks that apply to a transformer whose input is images, not 2-D tables.
-# The others feed 2-D numeric tables, which CNNFeaturizer rejects by design (it raises a ValueError).
+# scikit-learn's generic checks that apply to a transformer whose
+# input is images, not 2-D tables. The others feed 2-D numeric tables,
+# which CNNFeaturizer rejects by design (it raises a ValueError).
 API_CHECKS = [
     "check_estimator_cloneable",
     "check_estimator_repr",
@@ -38,7 +40,8 @@ API_CHECKS = [
 
 
 def _images(n: int = 12, seed: int = 0) -> np.ndarray:
-    """Two visibly different classes: dark images with a bright bar (label 1) or plain noise (label 0)."""
+    """Two visibly different classes: dark images with
+    a bright bar (label 1) or plain noise (label 0)."""
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 80, size=(n, 40, 40), dtype=np.uint8)
     images[1::2, 15:25, :] = 250
@@ -57,9 +60,14 @@ def test_transform_arrays_shapes_names_and_determinism():
     features = featurizer.transform(images)
     assert features.shape == (12, 1280) and features.dtype == np.float32
     assert np.isfinite(features).all() and features.std() > 0
-    assert np.array_equal(features, featurizer.transform(images))  # frozen: same images, same features
+    # frozen: same images, same features
+    assert np.array_equal(features, featurizer.transform(images))
     names = featurizer.get_feature_names_out()
-    assert len(names) == 1280 and names[0] == "mobilenet_v2_gap_0" and names[-1] == "mobilenet_v2_gap_1279"
+    assert (
+        len(names) == 1280
+        and names[0] == "mobilenet_v2_gap_0"
+        and names[-1] == "mobilenet_v2_gap_1279"
+    )
     # fit_transform equals fit then transform; an RGB copy of a gray image gives the same features
     assert np.allclose(clone(featurizer).fit_transform(images), features)
     rgb = np.repeat(images[..., None], 3, axis=-1)
@@ -77,7 +85,8 @@ def test_intermediate_layer_and_tta_change_the_output():
 
 
 def test_file_paths_give_the_same_features_as_arrays(tmp_path):
-    # images already at SIZE: no resizing, whose values differ slightly between the two tf.data branches
+    # images already at SIZE: no resizing, whose values
+    # differ slightly between the two tf.data branches
     images = _images(6)[:, 4:36, 4:36]
     paths = []
     for i, image in enumerate(images):
@@ -124,7 +133,11 @@ def test_rejects_tables_bad_parameters_and_unfitted_use():
 def test_images_to_dataset_wraps_arrays_and_datasets():
     images = _images(3)
     dataset = images_to_dataset(images)
-    assert isinstance(dataset, ImageDataset) and len(dataset) == 3 and dataset.name.startswith("array-")
+    assert (
+        isinstance(dataset, ImageDataset)
+        and len(dataset) == 3
+        and dataset.name.startswith("array-")
+    )
     assert images_to_dataset(images).name == dataset.name
     assert images_to_dataset(images[::-1]).name != dataset.name
     assert images_to_dataset(dataset) is dataset
@@ -142,12 +155,18 @@ def test_pipeline_clone_pickle_and_pandas_output():
     restored = pickle.loads(pickle.dumps(pipeline))
     assert np.array_equal(restored.predict(images), pipeline.predict(images))
     frame = CNNFeaturizer(image_size=SIZE).set_output(transform="pandas").fit_transform(images)
-    assert list(frame.columns[:2]) == ["mobilenet_v2_gap_0", "mobilenet_v2_gap_1"] and frame.shape == (16, 1280)
+    assert list(frame.columns[:2]) == [
+        "mobilenet_v2_gap_0",
+        "mobilenet_v2_gap_1",
+    ] and frame.shape == (16, 1280)
 
 
 def test_lightgbm_pipeline_fits_and_predicts():
     lightgbm = pytest.importorskip("lightgbm")
     images, labels = _images(40, seed=2), np.arange(40) % 2
-    pipeline = make_pipeline(CNNFeaturizer(image_size=SIZE), lightgbm.LGBMClassifier(n_estimators=20, min_child_samples=2, verbose=-1, n_jobs=2))
+    pipeline = make_pipeline(
+        CNNFeaturizer(image_size=SIZE),
+        lightgbm.LGBMClassifier(n_estimators=20, min_child_samples=2, verbose=-1, n_jobs=2),
+    )
     pipeline.fit(images, labels)
     assert pipeline.score(images, labels) >= 0.95

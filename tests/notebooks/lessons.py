@@ -1,4 +1,5 @@
-"""The code a notebook teaches, run outside the notebook: its imports, its parameters and its cells tagged ``lesson``."""
+"""The code a notebook teaches, run outside the notebook:
+its imports, its parameters and its cells tagged ``lesson``."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def lesson(number: str, **parameters) -> dict:
-    """A namespace holding what notebook ``number``'s lesson cells define (functions, models), given ``parameters``."""
+    """A namespace holding what notebook ``number``'s lesson
+    cells define (functions, models), given ``parameters``."""
     (path,) = NOTEBOOKS.glob(f"{number}_*.ipynb")
     cells = nbformat.read(path, as_version=4).cells
     code = [cell for cell in cells if cell.cell_type == "code"]
-    imports, parameter_cell = code[0], next(cell for cell in code if "parameters" in cell.metadata.get("tags", []))
+    imports, parameter_cell = (
+        code[0],
+        next(cell for cell in code if "parameters" in cell.metadata.get("tags", [])),
+    )
     namespace: dict = {}
-    exec(compile(imports.source + "\n" + parameter_cell.source, f"{path.name}:imports", "exec"), namespace)
+    exec(
+        compile(imports.source + "\n" + parameter_cell.source, f"{path.name}:imports", "exec"),
+        namespace,
+    )
     namespace.update(parameters)
     for cell in code:
         if "lesson" in cell.metadata.get("tags", []):

@@ -1,4 +1,5 @@
-"""The code the notebooks teach, tested outside them: notebook 05's FCN, LSTM and training protocol, 06's guided loss."""
+"""The code the notebooks teach, tested outside them: notebook
+05's FCN, LSTM and training protocol, 06's guided loss."""
 
 from __future__ import annotations
 
@@ -23,28 +24,43 @@ def test_fcn_shapes_and_gap_head(series_lesson):
     model = series_lesson["make_fcn"](4, 3)
     assert model.input_shape == (None, None, 4) and model.output_shape == (None, 3)
     convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv1D)]
-    assert [c.filters for c in convolutions] == [128, 256, 128] and [c.kernel_size for c in convolutions] == [(8,), (5,), (3,)]
+    assert [c.filters for c in convolutions] == [128, 256, 128] and [
+        c.kernel_size for c in convolutions
+    ] == [(8,), (5,), (3,)]
     gap, dense = gap_head(model)
     assert gap.name == "gap" and dense.name == "classifier"
-    probabilities = model.predict(np.random.default_rng(0).normal(size=(2, 50, 4)).astype("float32"), verbose=0)
+    probabilities = model.predict(
+        np.random.default_rng(0).normal(size=(2, 50, 4)).astype("float32"), verbose=0
+    )
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_fcn_cam_is_one_value_per_step_and_averages_to_the_logit(series_lesson):
     model = series_lesson["make_fcn"](2, 3)
     x = np.random.default_rng(1).normal(size=(3, 40, 2)).astype("float32")
-    maps, maps0 = class_activation_maps(model, x, class_index=1), class_activation_maps(model, x, class_index=0)
+    maps, maps0 = (
+        class_activation_maps(model, x, class_index=1),
+        class_activation_maps(model, x, class_index=0),
+    )
     assert maps.shape == (3, 40)
     bias = model.get_layer("classifier").bias.numpy()
-    logits = np.log(model.predict(x, verbose=0))  # softmax is shift-invariant: compare differences between classes 1 and 0
-    np.testing.assert_allclose(maps.mean(axis=1) + bias[1] - maps0.mean(axis=1) - bias[0], logits[:, 1] - logits[:, 0], rtol=1e-3, atol=1e-4)
+    # softmax is shift-invariant: compare differences between classes 1 and 0
+    logits = np.log(model.predict(x, verbose=0))
+    np.testing.assert_allclose(
+        maps.mean(axis=1) + bias[1] - maps0.mean(axis=1) - bias[0],
+        logits[:, 1] - logits[:, 0],
+        rtol=1e-3,
+        atol=1e-4,
+    )
 
 
 def test_the_fcn_ignores_right_padding_exactly(series_lesson):
     model = series_lesson["make_fcn"](3, 2)
     series = np.random.default_rng(2).normal(size=(1, 12, 3)).astype("float32")
     padded = np.concatenate([series, np.zeros((1, 8, 3), np.float32)], axis=1)
-    np.testing.assert_allclose(model.predict(series, verbose=0), model.predict(padded, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(series, verbose=0), model.predict(padded, verbose=0), rtol=1e-5, atol=1e-6
+    )
     maps = class_activation_maps(model, padded, class_index=0)
     assert maps.shape == (1, 20) and (maps[0, 12:] == 0).all()
 
@@ -52,11 +68,21 @@ def test_the_fcn_ignores_right_padding_exactly(series_lesson):
 def test_the_lstm_keeps_cudnn_settings_and_masks_padding(series_lesson):
     model = series_lesson["make_lstm"](3, 4, units=8)
     lstm = next(layer for layer in model.layers if isinstance(layer, keras.layers.LSTM))
-    assert lstm.activation is keras.activations.tanh and lstm.recurrent_activation is keras.activations.sigmoid
-    assert lstm.recurrent_dropout == 0 and not lstm.unroll and lstm.use_bias and model.output_shape == (None, 4)
+    assert (
+        lstm.activation is keras.activations.tanh
+        and lstm.recurrent_activation is keras.activations.sigmoid
+    )
+    assert (
+        lstm.recurrent_dropout == 0
+        and not lstm.unroll
+        and lstm.use_bias
+        and model.output_shape == (None, 4)
+    )
     series = np.random.default_rng(3).normal(size=(1, 6, 3)).astype("float32")
     padded = np.concatenate([series, np.zeros((1, 5, 3), np.float32)], axis=1)
-    np.testing.assert_allclose(model.predict(series, verbose=0), model.predict(padded, verbose=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict(series, verbose=0), model.predict(padded, verbose=0), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_training_is_reproducible_and_timed(series_lesson):
@@ -69,13 +95,19 @@ def test_training_is_reproducible_and_timed(series_lesson):
     ds = series_dataset("toy", list(X), y, list(X[:8]), y[:8])
     runs = [series_lesson["train"](series_lesson["make_fcn"], ds, 7, 10) for _ in range(2)]
     assert runs[0].seconds_per_epoch > 0 and runs[0].params == runs[1].params
-    np.testing.assert_allclose(runs[0].predict(ds.X_test), runs[1].predict(ds.X_test), rtol=1e-4, atol=1e-5)  # same seed, same run
+    # same seed, same run
+    np.testing.assert_allclose(
+        runs[0].predict(ds.X_test), runs[1].predict(ds.X_test), rtol=1e-4, atol=1e-5
+    )
     assert (runs[0].predict(ds.X_train).argmax(1) == y).mean() >= 0.9
 
 
 @pytest.mark.parametrize("name, epochs", [("GunPoint", 100), ("ItalyPowerDemand", 60)])
-def test_the_fcn_keeps_its_training_accuracy_in_inference_mode_and_matches_the_published_fcn(series_lesson, name, epochs):
-    """Small sets (50 and 67 training series, a few batches an epoch): the failure BatchNorm's lagging statistics cause, fixed."""
+def test_the_fcn_keeps_its_training_accuracy_in_inference_mode_and_matches_the_published_fcn(
+    series_lesson, name, epochs
+):
+    """Small sets (50 and 67 training series, a few batches an epoch): the failure BatchNorm's
+    lagging statistics cause, fixed."""
     ds, _ = standardize(load_series(name))
     trial = series_lesson["train"](series_lesson["make_fcn"], ds, 0, epochs)
     model = trial.model
@@ -94,15 +126,27 @@ def test_guided_training_moves_evidence_off_the_masked_shortcut(shortcut_maps):
     naive = guided_lesson["fit_head"](maps, labels, learning_rate=1e-2)
     guided = guided_lesson["fit_head"](maps, labels, masks=masks, weight=1.0, learning_rate=1e-2)
     energy = {
-        name: np.nanmean(cam_energy_share(contrast_cams(maps, head.get_layer("classifier").kernel.numpy(), 1), masks))
+        name: np.nanmean(
+            cam_energy_share(
+                contrast_cams(maps, head.get_layer("classifier").kernel.numpy(), 1), masks
+            )
+        )
         for name, head in [("naive", naive), ("guided", guided)]
     }
     assert energy["guided"] < 0.5 * energy["naive"]
     # without the shortcut, only the real signal is left: the guided head must still use it
     test_maps, test_labels = shortcut_maps(seed=1)
     test_maps[:, 0, 0, 0] = 6.0  # the shortcut on every image: says nothing
-    accuracy = {name: (predict_in_batches(head, test_maps).argmax(1) == test_labels).mean() for name, head in [("naive", naive), ("guided", guided)]}
+    accuracy = {
+        name: (predict_in_batches(head, test_maps).argmax(1) == test_labels).mean()
+        for name, head in [("naive", naive), ("guided", guided)]
+    }
     assert accuracy["guided"] > accuracy["naive"] + 0.1
     # weight 0 is the plain cross-entropy head: the penalty term is the only difference
     plain = guided_lesson["fit_head"](maps, labels, masks=masks, weight=0.0, learning_rate=1e-2)
-    np.testing.assert_allclose(plain.get_layer("classifier").get_weights()[0], naive.get_layer("classifier").get_weights()[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        plain.get_layer("classifier").get_weights()[0],
+        naive.get_layer("classifier").get_weights()[0],
+        rtol=1e-5,
+        atol=1e-6,
+    )

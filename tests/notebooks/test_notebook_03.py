@@ -1,4 +1,5 @@
-"""Notebook 03: the CPU path under the smoke profile, and the plain path a GPU runs, on tiny data."""
+"""Notebook 03: the CPU path under the smoke profile, and the plain path a GPU runs, on tiny
+data."""
 
 import json
 
@@ -22,8 +23,10 @@ def test_finetuned_model_beats_the_majority_baseline(notebook_03):
     assert results["finetuned_test_accuracy"] > results["majority_test_accuracy"]
     assert results["finetuned_test_roc_auc"] > 0.5
     assert 0 < results["epochs_run"] == results["finetune_epochs_run"] <= 3
-    assert results["head_logistic_max_probability_difference"] < 1e-4  # the head is the fitted logistic regression
-    assert results["lesson_model_max_difference"] < 1e-4  # the notebook's Keras model is helpers' GAP classifier
+    # the head is the fitted logistic regression
+    assert results["head_logistic_max_probability_difference"] < 1e-4
+    # the notebook's Keras model is helpers' GAP classifier
+    assert results["lesson_model_max_difference"] < 1e-4
     assert results["train_seconds"] > results["feature_cache_seconds"] > 0
     assert results["head_only_test_accuracy"] > results["majority_test_accuracy"]
 
@@ -42,12 +45,18 @@ def test_saved_model_reloads_with_the_same_predictions(notebook_03):
     dataset = load_dataset("elpv")
     _, test = split_indices(dataset)
     test = stratified_sample(test, dataset.strata, 16, 0)
-    images = np.stack([np.repeat(np.asarray(dataset.image(i))[..., None], 3, -1) for i in test]).astype("float32")
-    images = keras.ops.convert_to_numpy(keras.ops.image.resize(images, (size, size), antialias=True))
+    images = np.stack(
+        [np.repeat(np.asarray(dataset.image(i))[..., None], 3, -1) for i in test]
+    ).astype("float32")
+    images = keras.ops.convert_to_numpy(
+        keras.ops.image.resize(images, (size, size), antialias=True)
+    )
     first, second = model.predict(images, verbose=0), again.predict(images, verbose=0)
     np.testing.assert_allclose(first, second, atol=1e-6)
     np.testing.assert_allclose(first.sum(axis=1), 1.0, atol=1e-5)
-    assert (output_dir / "models" / "elpv_head_only.keras").exists() and (output_dir / "models" / "elpv_checkpoint.keras").exists()
+    assert (output_dir / "models" / "elpv_head_only.keras").exists() and (
+        output_dir / "models" / "elpv_checkpoint.keras"
+    ).exists()
 
 
 @pytest.mark.notebook
@@ -61,14 +70,21 @@ def test_the_plain_path_fine_tunes_the_top_only_with_batchnorm_frozen(tmp_path):
         "TTA_VIEWS": 1,
         "FINE_TUNE_FROM": "block_12_add",
     }
-    output_dir = run_series("smoke", "03", tmp_path / "outputs", overrides=parameters, progress=False)
+    output_dir = run_series(
+        "smoke", "03", tmp_path / "outputs", overrides=parameters, progress=False
+    )
     results = json.loads((output_dir / "results" / "03.json").read_text())
     assert results["finetune_epochs_run"] == 2 and results["reloaded_same_predictions"] is True
     head_only = keras.models.load_model(output_dir / "models" / "elpv_head_only.keras")
     tuned = keras.models.load_model(output_dir / "models" / "elpv_finetuned.keras")
     weights = lambda model, name: model.get_layer(name).get_weights()  # noqa: E731
-    for frozen in ("block_1_project", "block_12_project", "block_14_project_BN"):  # below the cut, and a BatchNorm above it
+    # below the cut, and a BatchNorm above it
+    for frozen in ("block_1_project", "block_12_project", "block_14_project_BN"):
         for before, after in zip(weights(head_only, frozen), weights(tuned, frozen)):
             np.testing.assert_array_equal(before, after)
-    assert any(not np.array_equal(b, a) for b, a in zip(weights(head_only, "Conv_1"), weights(tuned, "Conv_1")))  # the top trained
+    # the top trained
+    assert any(
+        not np.array_equal(b, a)
+        for b, a in zip(weights(head_only, "Conv_1"), weights(tuned, "Conv_1"))
+    )
     assert (output_dir / "models" / "elpv_checkpoint.keras").exists()

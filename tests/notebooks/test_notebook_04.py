@@ -1,4 +1,5 @@
-"""Notebook 04 under the smoke profile: the lesson's CAM and Grad-CAM equal the helpers', and CAM localizes better than chance."""
+"""Notebook 04 under the smoke profile: the lesson's CAM and
+Grad-CAM equal the helpers', and CAM localizes better than chance."""
 
 from __future__ import annotations
 
@@ -8,15 +9,25 @@ import pytest
 @pytest.mark.notebook
 def test_notebook_04_smoke(smoke_results):
     results = smoke_results["04"]
-    # the headline: on mosaics labelled only "contains a target image", the CAM's peak finds the target tile
+    # the headline: on mosaics labelled only "contains a
+    # target image", the CAM's peak finds the target tile
     assert results["n_positive_test_mosaics"] >= 30
     assert results["pointing_game_accuracy"] > results["pointing_game_random_baseline"]
     assert 0.05 < results["pointing_game_random_baseline"] < 0.17  # chance is 1/9
     assert results["cam_energy_in_target"] > results["cam_energy_uniform_baseline"]
-    # on a GAP -> dense model CAM and Grad-CAM are the same map up to a positive scale (the number of positions)
-    assert results["gradcam_cam_correlation"] > 0.99 and results["gradcam_cam_correlation_mosaics"] > 0.99
-    assert results["cam_over_gradcam"] == pytest.approx(16.0, rel=1e-3)  # 4 x 4 positions at 128 px (notebook 03's model)
-    assert results["lesson_cam_max_difference"] < 1e-4 and results["lesson_gradcam_max_difference"] < 1e-4
-    assert results["cell_test_accuracy"] > 0.6 and results["cell_model_from_notebook_03"] is True  # in the series: 03's model
+    # on a GAP -> dense model CAM and Grad-CAM are the same
+    # map up to a positive scale (the number of positions)
+    assert (
+        results["gradcam_cam_correlation"] > 0.99
+        and results["gradcam_cam_correlation_mosaics"] > 0.99
+    )
+    # 4 x 4 positions at 128 px (notebook 03's model)
+    assert results["cam_over_gradcam"] == pytest.approx(16.0, rel=1e-3)
+    assert (
+        results["lesson_cam_max_difference"] < 1e-4
+        and results["lesson_gradcam_max_difference"] < 1e-4
+    )
+    # in the series: 03's model
+    assert results["cell_test_accuracy"] > 0.6 and results["cell_model_from_notebook_03"] is True
     # a cell model that beats chance puts a target image above 8 background ones more often than 1/9
     assert 1 / 9 < results["pointing_game_cell_model_ceiling"] <= 1.0

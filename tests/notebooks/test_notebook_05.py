@@ -1,4 +1,5 @@
-"""Notebook 05 under the smoke profile: the models learn, BatchNorm holds in inference mode, CAM finds injected faults."""
+"""Notebook 05 under the smoke profile: the models learn,
+BatchNorm holds in inference mode, CAM finds injected faults."""
 
 from __future__ import annotations
 
@@ -16,13 +17,17 @@ def results(smoke_results):
 def test_fcn_and_minirocket_beat_chance_on_basic_motions(results):
     assert results["fcn_accuracy_basic_motions"] > CHANCE_BASIC_MOTIONS + 0.2
     assert results["minirocket_accuracy_basic_motions"] > CHANCE_BASIC_MOTIONS + 0.4
-    assert results["lstm_accuracy_basic_motions"] > CHANCE_BASIC_MOTIONS  # reported, not required to be good on 40 series
+    # reported, not required to be good on 40 series
+    assert results["lstm_accuracy_basic_motions"] > CHANCE_BASIC_MOTIONS
     assert results["image_lgbm_accuracy_basic_motions"] > CHANCE_BASIC_MOTIONS
 
 
 @pytest.mark.notebook
 def test_the_fcn_keeps_its_training_accuracy_in_inference_mode(results):
-    assert results["fcn_train_accuracy_inference_basic_motions"] >= results["fcn_train_accuracy_training_mode_basic_motions"] - 0.05
+    assert (
+        results["fcn_train_accuracy_inference_basic_motions"]
+        >= results["fcn_train_accuracy_training_mode_basic_motions"] - 0.05
+    )
 
 
 @pytest.mark.notebook
@@ -36,5 +41,11 @@ def test_cam_localizes_faults_better_than_a_random_peak(results):
 @pytest.mark.notebook
 def test_timings_and_protocol_are_recorded(results):
     assert results["seeds"] == 1
-    assert results["fcn_s_per_epoch_basic_motions"] > 0 and results["lstm_s_per_epoch_basic_motions"] > 0
-    assert results["fcn_latency_ms_basic_motions"] > 0 and results["minirocket_latency_ms_basic_motions"] > 0
+    assert (
+        results["fcn_s_per_epoch_basic_motions"] > 0
+        and results["lstm_s_per_epoch_basic_motions"] > 0
+    )
+    assert (
+        results["fcn_latency_ms_basic_motions"] > 0
+        and results["minirocket_latency_ms_basic_motions"] > 0
+    )

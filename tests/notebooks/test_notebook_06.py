@@ -1,4 +1,5 @@
-"""Notebook 06 under the smoke profile: the planted shortcut is learned, seen in the CAMs, found and fixed."""
+"""Notebook 06 under the smoke profile: the planted
+shortcut is learned, seen in the CAMs, found and fixed."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import math
 import pytest
 
 KEYS = [
-    "clean_model_test_accuracy", "naive_decorrelated_test_accuracy", "masked_decorrelated_test_accuracy",
-    "guided_decorrelated_test_accuracy", "artifact_cam_energy_naive", "artifact_cam_energy_fixed",
-    "detection_precision", "detection_recall",
-]  # fmt: skip
+    "clean_model_test_accuracy",
+    "naive_decorrelated_test_accuracy",
+    "masked_decorrelated_test_accuracy",
+    "guided_decorrelated_test_accuracy",
+    "artifact_cam_energy_naive",
+    "artifact_cam_energy_fixed",
+    "detection_precision",
+    "detection_recall",
+]
 
 
 @pytest.mark.notebook
@@ -24,8 +30,13 @@ def test_notebook_06_smoke(smoke_results):
     # the shortcut costs accuracy once the stamp stops meaning anything, and a fix wins some back
     assert results["naive_decorrelated_test_accuracy"] < results["naive_clean_test_accuracy"]
     assert (
-        max(results["masked_decorrelated_test_accuracy"], results["guided_decorrelated_test_accuracy"]) > results["naive_decorrelated_test_accuracy"]
+        max(
+            results["masked_decorrelated_test_accuracy"],
+            results["guided_decorrelated_test_accuracy"],
+        )
+        > results["naive_decorrelated_test_accuracy"]
     )
     # the detector finds stamped images from the CAMs alone, better than chance
     assert results["detection_recall"] > 0.5 and results["detection_precision"] > 0.5
-    assert results["cam_check_max_difference"] < 1e-2  # cached float16 maps against the full model's CAM
+    # cached float16 maps against the full model's CAM
+    assert results["cam_check_max_difference"] < 1e-2

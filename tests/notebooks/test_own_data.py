@@ -1,5 +1,6 @@
-"""The user's own images: a 4-class folder through every image notebook without an ELPV-only word in the outputs,
-a 2-image-per-class folder that each notebook runs or refuses in one sentence, a corrupt file skipped."""
+"""The user's own images: a 4-class folder through every image notebook without an ELPV-only word in
+the outputs, a 2-image-per-class folder that each notebook runs or refuses in one sentence, a
+corrupt file skipped."""
 
 from __future__ import annotations
 
@@ -14,29 +15,54 @@ import pytest
 
 from helpers.runner import RunFailed, run_series
 
-#: words that belong to the default data set only: published ELPV results, module types, defect probabilities
-ELPV_ONLY = re.compile(r"solar|defective|functional|module.type|\bmono\b|\bpoly\b|Deitsch|VGG19|SVM|expert|elpv|ELPV|\bp=", re.IGNORECASE)
+#: words that belong to the default data set only: published
+#: ELPV results, module types, defect probabilities
+ELPV_ONLY = re.compile(
+    r"solar|defective|functional|module.type|\bmono\b|\bpoly\b|Deitsch|VGG19|SVM|expert|elpv|ELPV|\bp=",
+    re.IGNORECASE,
+)
 SMALL = {"IMAGE_SIZE": 64, "TILE_SIZE": 64, "BATCH_SIZE": 16}
 
 
 def shape_image(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
-    """A grey or colour picture of one shape kind (disk, square, cross, stripes) at a random place and size."""
+    """A grey or colour picture of one shape kind (disk,
+    square, cross, stripes) at a random place and size."""
     image = np.full((size, size, 3), rng.integers(20, 60), np.uint8)
     centre, radius = rng.integers(20, 44, 2), int(rng.integers(8, 16))
     colour = tuple(int(c) for c in rng.integers(150, 255, 3))
     if kind == "disks":
         cv2.circle(image, tuple(int(c) for c in centre), radius, colour, -1)
     elif kind == "squares":
-        cv2.rectangle(image, tuple(int(c) for c in centre - radius), tuple(int(c) for c in centre + radius), colour, -1)
+        cv2.rectangle(
+            image,
+            tuple(int(c) for c in centre - radius),
+            tuple(int(c) for c in centre + radius),
+            colour,
+            -1,
+        )
     elif kind == "crosses":
-        cv2.line(image, tuple(int(c) for c in centre - radius), tuple(int(c) for c in centre + radius), colour, 4)
-        cv2.line(image, (int(centre[0] - radius), int(centre[1] + radius)), (int(centre[0] + radius), int(centre[1] - radius)), colour, 4)
+        cv2.line(
+            image,
+            tuple(int(c) for c in centre - radius),
+            tuple(int(c) for c in centre + radius),
+            colour,
+            4,
+        )
+        cv2.line(
+            image,
+            (int(centre[0] - radius), int(centre[1] + radius)),
+            (int(centre[0] + radius), int(centre[1] - radius)),
+            colour,
+            4,
+        )
     else:
         image[:: int(rng.integers(4, 8))] = colour
     return image
 
 
-def make_folder(root: Path, per_class: int, kinds=("crosses", "disks", "squares", "stripes")) -> Path:
+def make_folder(
+    root: Path, per_class: int, kinds=("crosses", "disks", "squares", "stripes")
+) -> Path:
     rng = np.random.default_rng(3)
     for kind in kinds:
         (root / kind).mkdir(parents=True)
@@ -46,14 +72,19 @@ def make_folder(root: Path, per_class: int, kinds=("crosses", "disks", "squares"
 
 
 def outputs_text(path: Path) -> str:
-    """Everything a reader sees in the outputs of an executed notebook (text, tables, markdown; not the images)."""
+    """Everything a reader sees in the outputs of an executed
+    notebook (text, tables, markdown; not the images)."""
     notebook = nbformat.read(path, as_version=4)
     parts = []
     for cell in notebook.cells:
         for output in cell.get("outputs", []):
             parts.append(output.get("text", ""))
             data = output.get("data", {})
-            parts += [data.get("text/plain", ""), data.get("text/markdown", ""), data.get("text/html", "")]
+            parts += [
+                data.get("text/plain", ""),
+                data.get("text/markdown", ""),
+                data.get("text/html", ""),
+            ]
             parts.append(output.get("evalue", ""))
     return "\n".join(str(p) for p in parts)
 
@@ -61,34 +92,71 @@ def outputs_text(path: Path) -> str:
 @pytest.mark.notebook
 def test_a_four_class_folder_runs_every_image_notebook_about_itself(tmp_path):
     folder = make_folder(tmp_path / "shapes", per_class=16)
-    output_dir = run_series("smoke", "01,02,03,04,06", tmp_path / "outputs", overrides=SMALL, dataset=f"folder:{folder}", progress=False)
+    output_dir = run_series(
+        "smoke",
+        "01,02,03,04,06",
+        tmp_path / "outputs",
+        overrides=SMALL,
+        dataset=f"folder:{folder}",
+        progress=False,
+    )
     results = json.loads((output_dir / "results.json").read_text())
     assert set(results) == {"01", "02", "03", "04", "06"}
-    assert results["01"]["linear_probe_accuracy"] > results["01"]["majority_accuracy"] == pytest.approx(0.25)
-    assert results["02"]["lgbm_test_accuracy"] > 0.25 and results["03"]["finetuned_test_accuracy"] > 0.25
-    assert results["04"]["pointing_game_accuracy"] > results["04"]["pointing_game_random_baseline"] - 0.1
-    assert "relabel_flagged" in results["06"] and results["06"]["relabel_flagged"] == 0  # no label uncertainty in a folder
-    assert (output_dir / "models" / "folder-shapes_finetuned.keras").exists() and not list((output_dir / "models").glob("elpv*"))
+    assert (
+        results["01"]["linear_probe_accuracy"]
+        > results["01"]["majority_accuracy"]
+        == pytest.approx(0.25)
+    )
+    assert (
+        results["02"]["lgbm_test_accuracy"] > 0.25
+        and results["03"]["finetuned_test_accuracy"] > 0.25
+    )
+    assert (
+        results["04"]["pointing_game_accuracy"]
+        > results["04"]["pointing_game_random_baseline"] - 0.1
+    )
+    # no label uncertainty in a folder
+    assert "relabel_flagged" in results["06"] and results["06"]["relabel_flagged"] == 0
+    assert (output_dir / "models" / "folder-shapes_finetuned.keras").exists() and not list(
+        (output_dir / "models").glob("elpv*")
+    )
     for notebook in sorted(output_dir.glob("0*.ipynb")):
         found = ELPV_ONLY.findall(outputs_text(notebook))
-        assert not found, f"{notebook.name} shows ELPV-only content on another data set: {sorted(set(found))}"
-    assert "target class: 'stripes', the last of" in outputs_text(output_dir / "04_class_activation_maps.ipynb")
+        assert not found, (
+            f"{notebook.name} shows ELPV-only content on another data set: {sorted(set(found))}"
+        )
+    assert "target class: 'stripes', the last of" in outputs_text(
+        output_dir / "04_class_activation_maps.ipynb"
+    )
 
 
 @pytest.mark.notebook
 @pytest.mark.parametrize(
     "number, sentence",
     [
-        ("02", "3-fold cross-validation needs at least 3 images of each class, the smallest class has 1"),
+        (
+            "02",
+            "3-fold cross-validation needs at least 3 images of each class, "
+            "the smallest class has 1",
+        ),
         ("03", "needs at least 4 images of each class, the smallest class has 1"),
         ("04", "too few for 3x3 mosaics"),
         ("06", "planting, detecting and retraining needs at least 10 images of each class"),
     ],
 )
-def test_a_two_image_per_class_folder_is_refused_in_one_sentence_before_any_work(tmp_path, number, sentence):
+def test_a_two_image_per_class_folder_is_refused_in_one_sentence_before_any_work(
+    tmp_path, number, sentence
+):
     folder = make_folder(tmp_path / "tiny", per_class=2)
     with pytest.raises(RunFailed) as failure:
-        run_series("smoke", number, tmp_path / "outputs", overrides=SMALL, dataset=f"folder:{folder}", progress=False)
+        run_series(
+            "smoke",
+            number,
+            tmp_path / "outputs",
+            overrides=SMALL,
+            dataset=f"folder:{folder}",
+            progress=False,
+        )
     first_line = str(failure.value).splitlines()[0]
     assert sentence in first_line and "Traceback" not in str(failure.value)
 
@@ -97,10 +165,20 @@ def test_a_two_image_per_class_folder_is_refused_in_one_sentence_before_any_work
 def test_notebook_01_runs_on_two_images_per_class_and_skips_a_corrupt_file(tmp_path):
     folder = make_folder(tmp_path / "tiny", per_class=2)
     (folder / "disks" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated, not an image")
-    overrides = {**SMALL, "RUN_TSNE": True}  # too few images for t-SNE: skipped with a sentence, not an error
-    output_dir = run_series("smoke", "01", tmp_path / "outputs", overrides=overrides, dataset=f"folder:{folder}", progress=False)
+    # too few images for t-SNE: skipped with a sentence, not an error
+    overrides = {**SMALL, "RUN_TSNE": True}
+    output_dir = run_series(
+        "smoke",
+        "01",
+        tmp_path / "outputs",
+        overrides=overrides,
+        dataset=f"folder:{folder}",
+        progress=False,
+    )
     results = json.loads((output_dir / "results" / "01.json").read_text())
-    assert results["n_images"] == 8 and results["feature_dim"] == 1280 and results["image_size"] == 64
+    assert (
+        results["n_images"] == 8 and results["feature_dim"] == 1280 and results["image_size"] == 64
+    )
     assert results["majority_accuracy"] == pytest.approx(0.25)
     text = outputs_text(output_dir / "01_cnn_featurization.ipynb")
     assert "corrupt.png" in text and "t-SNE skipped" in text
@@ -109,9 +187,12 @@ def test_notebook_01_runs_on_two_images_per_class_and_skips_a_corrupt_file(tmp_p
 @pytest.mark.notebook
 def test_a_bad_parameter_stops_the_notebook_in_one_sentence_before_any_work(tmp_path):
     with pytest.raises(RunFailed) as failure:
-        run_series("smoke", "01", tmp_path / "outputs", overrides={"IMAGE_SIZE": -5}, progress=False)
+        run_series(
+            "smoke", "01", tmp_path / "outputs", overrides={"IMAGE_SIZE": -5}, progress=False
+        )
     assert str(failure.value).splitlines()[0] == (
-        "01_cnn_featurization.ipynb stopped in cell 4: IMAGE_SIZE = -5 is not allowed: set IMAGE_SIZE to an integer from 32 to 1024."
+        "01_cnn_featurization.ipynb stopped in cell 4: IMAGE_SIZE = -5 is not allowed: "
+        "set IMAGE_SIZE to an integer from 32 to 1024."
     )
 
 
@@ -119,15 +200,27 @@ def test_a_bad_parameter_stops_the_notebook_in_one_sentence_before_any_work(tmp_
 def test_notebook_05_on_a_univariate_and_an_unequal_length_aeon_set(tmp_path):
     from helpers.data.series import load_series
 
-    # univariate with 24 steps, and univariate of unequal length (29 to 361 steps); GunPoint (150 steps) is in
-    # test_lessons: at 60 epochs a plain LSTM there can land at chance, the weakness notebook 05 shows
+    # univariate with 24 steps, and univariate of unequal length (29 to
+    # 361 steps); GunPoint (150 steps) is in test_lessons: at 60 epochs a
+    # plain LSTM there can land at chance, the weakness notebook 05 shows
     names = ["ItalyPowerDemand", "PickupGestureWiimoteZ"]
-    overrides = {"DATASET": ",".join(names), "EPOCHS": 60, "SYNTHETIC_SAMPLES": 100, "TELEMETRY_EPOCHS": 2, "MINIROCKET_KERNELS": 2000}
-    output_dir = run_series("smoke", "05", tmp_path / "outputs", overrides=overrides, progress=False)
+    overrides = {
+        "DATASET": ",".join(names),
+        "EPOCHS": 60,
+        "SYNTHETIC_SAMPLES": 100,
+        "TELEMETRY_EPOCHS": 2,
+        "MINIROCKET_KERNELS": 2000,
+    }
+    output_dir = run_series(
+        "smoke", "05", tmp_path / "outputs", overrides=overrides, progress=False
+    )
     results = json.loads((output_dir / "results" / "05.json").read_text())
     for name in names:
         series = load_series(name)
         majority = np.bincount(series.y_test).max() / len(series.y_test)
         for model in ("fcn", "lstm", "minirocket", "image_lgbm"):
             assert results[f"{model}_accuracy_{name}"] > majority, (name, model)
-        assert results[f"fcn_train_accuracy_inference_{name}"] >= results[f"fcn_train_accuracy_training_mode_{name}"] - 0.05
+        assert (
+            results[f"fcn_train_accuracy_inference_{name}"]
+            >= results[f"fcn_train_accuracy_training_mode_{name}"] - 0.05
+        )

@@ -1,4 +1,5 @@
-"""The executed notebooks of the smoke run read clean: no TensorFlow start-up logs, CUDA probes or library warnings."""
+"""The executed notebooks of the smoke run read clean: no
+TensorFlow start-up logs, CUDA probes or library warnings."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import re
 import nbformat
 import pytest
 
-NOISE = re.compile(r"^[IWE]\d{4} |cuda|absl::|DeprecationWarning|FutureWarning|WARNING:tensorflow|retracing|oneDNN custom operations", re.M)
+NOISE = re.compile(
+    r"^[IWE]\d{4} "
+    r"|cuda|absl::|DeprecationWarning|FutureWarning|WARNING:tensorflow|retracing|oneDNN "
+    r"custom operations",
+    re.M,
+)
 
 
 @pytest.mark.notebook

@@ -39,7 +39,9 @@ def test_every_relative_link_and_image_resolves(document: Path):
 
 @pytest.mark.parametrize("document", list(readme.DOCUMENTS), ids=lambda p: str(p.relative_to(ROOT)))
 def test_each_document_is_what_make_readme_writes(document: Path):
-    assert document.read_text() == readme.render(document), "run `make readme` and commit the result"
+    assert document.read_text() == readme.render(document), (
+        "run `make readme` and commit the result"
+    )
 
 
 def test_the_readme_is_read_in_five_minutes():

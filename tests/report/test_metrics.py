@@ -36,7 +36,9 @@ def test_binary_report_exact_values():
 
 def test_report_accepts_two_column_probabilities_and_threshold():
     two_columns = np.column_stack([1 - P, P])
-    assert classification_report_dict(Y, two_columns) == pytest.approx(classification_report_dict(Y, P))
+    assert classification_report_dict(Y, two_columns) == pytest.approx(
+        classification_report_dict(Y, P)
+    )
     strict = classification_report_dict(Y, P, threshold=0.65)  # position 2 (0.6) becomes right
     assert strict["accuracy"] == pytest.approx(7 / 8)
 
@@ -90,7 +92,9 @@ def test_bootstrap_interval_matches_vectorized_accuracy_interval_in_width():
     generic = bootstrap_interval(y, pred, n_resamples=500, seed=3)
     fast = accuracy_interval(y, pred, n_resamples=500, seed=3)
     assert generic.estimate == fast.estimate
-    assert generic.low == pytest.approx(fast.low, abs=0.02) and generic.high == pytest.approx(fast.high, abs=0.02)
+    assert generic.low == pytest.approx(fast.low, abs=0.02) and generic.high == pytest.approx(
+        fast.high, abs=0.02
+    )
     perfect = accuracy_interval(y, y)
     assert perfect == (1.0, 1.0, 1.0)
     with pytest.raises(ValueError):

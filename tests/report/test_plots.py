@@ -80,7 +80,9 @@ def test_metric_bars_one_bar_per_row_and_metric():
 
 
 def test_scores_with_errors_orders_names_top_down():
-    fig = plot_scores_with_errors(["a", "b", "c"], [0.8, 0.85, 0.9], [0.01, 0.02, 0.01], xlabel="cv accuracy")
+    fig = plot_scores_with_errors(
+        ["a", "b", "c"], [0.8, 0.85, 0.9], [0.01, 0.02, 0.01], xlabel="cv accuracy"
+    )
     ax = fig.axes[0]
     widths = [p.get_width() for p in ax.patches]
     assert widths == pytest.approx([0.8, 0.85, 0.9])
@@ -90,16 +92,21 @@ def test_scores_with_errors_orders_names_top_down():
 
 
 def test_accuracy_bars_start_at_zero_so_a_small_majority_bar_shows():
-    fig = plot_accuracy_bars({"fine-tuned": 0.98, "majority class": 0.247}, reference=["majority class"])
+    fig = plot_accuracy_bars(
+        {"fine-tuned": 0.98, "majority class": 0.247}, reference=["majority class"]
+    )
     ax = fig.axes[0]
     assert ax.get_xlim()[0] == 0
     assert [round(p.get_width(), 3) for p in ax.patches] == [0.98, 0.247]
     assert [t.get_text() for t in ax.texts] == ["0.980", "0.247"]
-    assert ax.patches[1].get_facecolor() != ax.patches[0].get_facecolor()  # the reference row in grey
+    # the reference row in grey
+    assert ax.patches[1].get_facecolor() != ax.patches[0].get_facecolor()
 
 
 def test_throughput_bars_scale_to_the_fastest_and_write_whole_rates():
-    fig = plot_throughput({"one process": 82.4, "1 worker": 38.2, "2 workers": 41.9}, reference=["one process"])
+    fig = plot_throughput(
+        {"one process": 82.4, "1 worker": 38.2, "2 workers": 41.9}, reference=["one process"]
+    )
     ax = fig.axes[0]
     assert ax.get_xlim() == pytest.approx((0, 1.08 * 82.4))
     assert [t.get_text() for t in ax.texts] == ["82", "38", "42"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 from helpers.report import records
 from helpers.report.readme import provenance_table
 
-STAMP = {"commit": "a" * 40, "date": "2026-12-04", "machine": "2 CPU cores", "runtime": "onnxruntime"}
+STAMP = {
+    "commit": "a" * 40,
+    "date": "2026-12-04",
+    "machine": "2 CPU cores",
+    "runtime": "onnxruntime",
+}
 
 
 def test_a_run_replaces_its_notebooks_and_keeps_the_others_with_their_stamps():

@@ -3,7 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from helpers.report.results import Recorder, load_results, machine_description, record_results, write_report
+from helpers.report.results import (
+    Recorder,
+    load_results,
+    machine_description,
+    record_results,
+    write_report,
+)
 
 
 def test_records_merge_and_report_lists_every_metric(tmp_path):
@@ -34,7 +40,10 @@ def test_model_path_creates_the_models_folder_of_a_fresh_output_folder(tmp_path)
 
 def test_machine_description_names_the_cpu_and_its_widest_vectors(monkeypatch):
     monkeypatch.setattr("helpers.models.runtime.default_threads", lambda: 2)
-    epyc = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nmodel name\t: AMD EPYC\n"
+    epyc = (
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: "
+        "fpu sse2 avx avx2 fma\n\nprocessor\t: 1\nmodel name\t: AMD EPYC\n"
+    )
     assert machine_description(epyc) == "2 CPU cores, AMD EPYC, AVX2 (no AVX-512)"
     xeon = "model name\t: Intel(R) Xeon(R) Platinum\nflags\t\t: avx2 avx512f avx512bw\n"
     assert machine_description(xeon) == "2 CPU cores, Intel(R) Xeon(R) Platinum, AVX-512"

@@ -1,5 +1,5 @@
-"""The course site of the smoke run, opened page by page in headless Chromium: loads cleanly, every image renders,
-no output holds an error, every internal link resolves; one screenshot per page."""
+"""The course site of the smoke run, opened page by page in headless Chromium: loads cleanly, every
+image renders, no output holds an error, every internal link resolves; one screenshot per page."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ from helpers.report.site import build_site
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
     pytest.mark.notebook,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium: install Debian's package (`apt-get install chromium`) to run the browser test"),
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="no Chromium: install Debian's package (`apt-get install chromium`) to run the "
+        "browser test",
+    ),
 ]
 #: flags for a sandboxed root session on a closed network (no background requests to Google's hosts)
 CHROMIUM_FLAGS = [
@@ -64,9 +68,13 @@ def pages(root: Path) -> list[str]:
 
 def test_the_site_has_a_home_page_and_one_page_per_executed_notebook(site, smoke_series):
     root, _ = site
-    assert [p.removesuffix(".html") for p in pages(root)[1:]] == sorted(p.stem for p in smoke_series.glob("[0-9][0-9]_*.ipynb"))
+    assert [p.removesuffix(".html") for p in pages(root)[1:]] == sorted(
+        p.stem for p in smoke_series.glob("[0-9][0-9]_*.ipynb")
+    )
     home = (root / "index.html").read_text()
-    assert "what you learn" in home and "minutes (this run, CPU)" in home and "CC BY-NC-SA 4.0" in home
+    assert (
+        "what you learn" in home and "minutes (this run, CPU)" in home and "CC BY-NC-SA 4.0" in home
+    )
 
 
 @pytest.mark.parametrize("index", range(8))
@@ -78,21 +86,29 @@ def test_every_page_loads_renders_and_links(site, browser, index):
     name = names[index]
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
-    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
     page.on("pageerror", lambda error: errors.append(str(error)))
     response = page.goto(urljoin(base, name), wait_until="networkidle")
     assert response.status == 200
     screenshots = root.parent / "screenshots"
     screenshots.mkdir(exist_ok=True)
     page.screenshot(path=str(screenshots / f"{Path(name).stem}.png"), full_page=True)
-    widths = page.eval_on_selector_all("img", "images => images.map(image => [image.getAttribute('src'), image.naturalWidth])")
+    widths = page.eval_on_selector_all(
+        "img", "images => images.map(image => [image.getAttribute('src'), image.naturalWidth])"
+    )
     broken = [src for src, width in widths if not width]
-    outputs = page.eval_on_selector_all(".cell_output, .output", "nodes => nodes.map(node => node.innerText)")
+    outputs = page.eval_on_selector_all(
+        ".cell_output, .output", "nodes => nodes.map(node => node.innerText)"
+    )
     links = page.eval_on_selector_all("a[href]", "anchors => anchors.map(anchor => anchor.href)")
     page.close()
     assert not errors, f"{name}: console errors {errors}"
     assert not broken, f"{name}: images that did not render: {broken}"
-    assert not [text for text in outputs if "Traceback" in text or "Error:" in text[:200]], f"{name}: an output holds an error"
+    assert not [text for text in outputs if "Traceback" in text or "Error:" in text[:200]], (
+        f"{name}: an output holds an error"
+    )
     internal = {urlsplit(link).path.lstrip("/") for link in links if link.startswith(base)}
     missing = [path for path in internal if path and not (root / path).exists()]
     assert not missing, f"{name}: links to pages that do not exist: {missing}"

@@ -1,5 +1,5 @@
-"""Featurizing and training on a LocalCluster of 2 workers on 127.0.0.1: the same features, resumes, survives a killed
-worker, rewrites a damaged partition; LightGBM on the cluster learns."""
+"""Featurizing and training on a LocalCluster of 2 workers on 127.0.0.1: the same features, resumes,
+survives a killed worker, rewrites a damaged partition; LightGBM on the cluster learns."""
 
 from __future__ import annotations
 
@@ -36,7 +36,9 @@ def images() -> ImageDataset:
     labels = np.arange(96) % 2
     pictures = rng.integers(0, 80, (96, SIZE, SIZE)).astype(np.uint8)
     pictures[labels == 1, 8:16, :] = 220  # class 1: a bright bar
-    return ImageDataset("bars", labels, ["dark", "bar"], pd.DataFrame(index=range(96)), images=pictures)
+    return ImageDataset(
+        "bars", labels, ["dark", "bar"], pd.DataFrame(index=range(96)), images=pictures
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,23 +47,37 @@ def network():
 
 
 def test_a_local_cluster_of_single_threaded_workers(client):
-    assert describe(client).startswith("tcp://127.0.0.1:") and "2 workers, 2 threads" in describe(client)
+    assert describe(client).startswith("tcp://127.0.0.1:") and "2 workers, 2 threads" in describe(
+        client
+    )
 
 
 def test_each_local_worker_has_a_core_of_its_own_and_no_profiler(client):
     cores = sorted(os.sched_getaffinity(0))
     masks = client.run(lambda: sorted(os.sched_getaffinity(0)))
-    expected = [[cores[0]], [cores[1]]] if len(cores) >= 2 else [cores, cores]  # one core: nothing to pin
+    # one core: nothing to pin
+    expected = [[cores[0]], [cores[1]]] if len(cores) >= 2 else [cores, cores]
     assert sorted(masks.values()) == expected
 
     import dask
 
-    assert set(client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()) == {False}
+    assert set(
+        client.run(lambda: dask.config.get("distributed.worker.profile.enabled")).values()
+    ) == {False}
 
 
 def test_cluster_features_equal_the_single_process_ones_in_order(client, images, network, tmp_path):
     indices = np.arange(5, 85)
-    run = featurize_on_cluster(client, images, indices, tmp_path / "f", network, image_size=SIZE, partition_size=16, progress=False)
+    run = featurize_on_cluster(
+        client,
+        images,
+        indices,
+        tmp_path / "f",
+        network,
+        image_size=SIZE,
+        partition_size=16,
+        progress=False,
+    )
     assert (run.partitions, run.written, run.images) == (5, 5, 80) and run.images_per_s > 0
     frame = read_features(tmp_path / "f")
     np.testing.assert_array_equal(frame[ID], indices)
@@ -72,30 +88,78 @@ def test_cluster_features_equal_the_single_process_ones_in_order(client, images,
 
 def test_a_rerun_writes_only_the_missing_and_damaged_partitions(client, images, network, tmp_path):
     folder = tmp_path / "f"
-    featurize_on_cluster(client, images, np.arange(64), folder, network, image_size=SIZE, partition_size=16, progress=False)
+    featurize_on_cluster(
+        client,
+        images,
+        np.arange(64),
+        folder,
+        network,
+        image_size=SIZE,
+        partition_size=16,
+        progress=False,
+    )
     before = read_features(folder)
     (folder / "part-00001.parquet").unlink()  # an interrupted job left this one out
     payload = (folder / "part-00002.parquet").read_bytes()
-    (folder / "part-00002.parquet").write_bytes(payload[: len(payload) // 2])  # and this one half-written
+    # and this one half-written
+    (folder / "part-00002.parquet").write_bytes(payload[: len(payload) // 2])
     stamp = (folder / "part-00000.parquet").stat().st_mtime_ns
     with pytest.warns(CacheWarning, match="part-00002.parquet is damaged"):
-        run = featurize_on_cluster(client, images, np.arange(64), folder, network, image_size=SIZE, partition_size=16, progress=False)
+        run = featurize_on_cluster(
+            client,
+            images,
+            np.arange(64),
+            folder,
+            network,
+            image_size=SIZE,
+            partition_size=16,
+            progress=False,
+        )
     assert run.written == 2 and (folder / "part-00000.parquet").stat().st_mtime_ns == stamp
     pd.testing.assert_frame_equal(read_features(folder), before)
     with pytest.raises(ValueError, match="other images or another network"):
-        featurize_on_cluster(client, images, np.arange(32), folder, network, image_size=SIZE, partition_size=16, progress=False)
-    timed = featurize_on_cluster(client, images, np.arange(32), folder, network, image_size=SIZE, partition_size=16, overwrite=True, progress=False)
-    assert (timed.written, timed.images) == (2, 32) and sorted(p.name for p in folder.glob("part-*")) == ["part-00000.parquet", "part-00001.parquet"]
+        featurize_on_cluster(
+            client,
+            images,
+            np.arange(32),
+            folder,
+            network,
+            image_size=SIZE,
+            partition_size=16,
+            progress=False,
+        )
+    timed = featurize_on_cluster(
+        client,
+        images,
+        np.arange(32),
+        folder,
+        network,
+        image_size=SIZE,
+        partition_size=16,
+        overwrite=True,
+        progress=False,
+    )
+    assert (timed.written, timed.images) == (2, 32) and sorted(
+        p.name for p in folder.glob("part-*")
+    ) == ["part-00000.parquet", "part-00001.parquet"]
     pd.testing.assert_frame_equal(read_features(folder), before.iloc[:32])
     fresh = featurize_on_cluster(
-        client, images, np.arange(16), tmp_path / "new", network, image_size=SIZE, partition_size=16, overwrite=True, progress=False
+        client,
+        images,
+        np.arange(16),
+        tmp_path / "new",
+        network,
+        image_size=SIZE,
+        partition_size=16,
+        overwrite=True,
+        progress=False,
     )
     assert (fresh.written, fresh.images) == (1, 16)
 
 
 def test_a_worker_killed_mid_job_loses_and_duplicates_no_image(client, images, network, tmp_path):
-    """The images come from a folder each worker reads itself (a data set by name): a task that dies with its worker
-    carries only indices, and Dask reruns it elsewhere."""
+    """The images come from a folder each worker reads itself (a data set by name): a task that dies
+    with its worker carries only indices, and Dask reruns it elsewhere."""
     import cv2
 
     from helpers.data.catalog import load_dataset
@@ -117,19 +181,57 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_no_image(client, images, n
 
     killer = threading.Thread(target=kill_when_started, daemon=True)
     killer.start()
-    run = featurize_on_cluster(client, on_disk, np.arange(96), folder, network, image_size=SIZE, partition_size=4, source=source, progress=False)
+    run = featurize_on_cluster(
+        client,
+        on_disk,
+        np.arange(96),
+        folder,
+        network,
+        image_size=SIZE,
+        partition_size=4,
+        source=source,
+        progress=False,
+    )
     killer.join(timeout=5)
     frame = read_features(folder)
-    assert not killer.is_alive() and victim not in client.run(os.getpid).values()  # the worker was killed mid-job
-    assert run.partitions == 24 and len(frame) == 96 and frame[ID].is_unique and set(frame[ID]) == set(range(96))
+    # the worker was killed mid-job
+    assert not killer.is_alive() and victim not in client.run(os.getpid).values()
+    assert (
+        run.partitions == 24
+        and len(frame) == 96
+        and frame[ID].is_unique
+        and set(frame[ID]) == set(range(96))
+    )
     np.testing.assert_array_equal(frame[LABEL], on_disk.labels)
     client.wait_for_workers(2, timeout=60)
 
 
 def test_lightgbm_on_the_cluster_beats_the_majority_class(client, images, network, tmp_path):
-    featurize_on_cluster(client, images, np.arange(64), tmp_path / "train", network, image_size=SIZE, partition_size=16, progress=False)
-    featurize_on_cluster(client, images, np.arange(64, 96), tmp_path / "test", network, image_size=SIZE, partition_size=16, progress=False)
-    model = train_lightgbm(client, tmp_path / "train", n_estimators=40, num_leaves=7, min_child_samples=5, verbose=-1)
+    featurize_on_cluster(
+        client,
+        images,
+        np.arange(64),
+        tmp_path / "train",
+        network,
+        image_size=SIZE,
+        partition_size=16,
+        progress=False,
+    )
+    featurize_on_cluster(
+        client,
+        images,
+        np.arange(64, 96),
+        tmp_path / "test",
+        network,
+        image_size=SIZE,
+        partition_size=16,
+        progress=False,
+    )
+    model = train_lightgbm(
+        client, tmp_path / "train", n_estimators=40, num_leaves=7, min_child_samples=5, verbose=-1
+    )
     test = read_features(tmp_path / "test")
-    accuracy = (model.to_local().predict(test[feature_columns(test)].to_numpy()) == test[LABEL].to_numpy()).mean()
+    accuracy = (
+        model.to_local().predict(test[feature_columns(test)].to_numpy()) == test[LABEL].to_numpy()
+    ).mean()
     assert accuracy > 0.5 + 0.2  # majority: one half
