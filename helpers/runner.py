@@ -88,6 +88,8 @@ PROFILES: dict[str, dict[str, dict]] = {
             "TTA_VIEWS": 2,
             "FINE_TUNE_EPOCHS": 3,
             "PATIENCE": 3,
+            "EXERCISE_EPOCHS": 1,
+            "EXERCISE_IMAGES": 120,
         },
         "04": {
             "IMAGE_SIZE": 96,
@@ -99,9 +101,12 @@ PROFILES: dict[str, dict[str, dict]] = {
             "FINE_TUNE_EPOCHS": 3,
         },
         "05": {
-            "DATASET": "basic_motions",
+            # two aeon sets besides BasicMotions: univariate, 24 steps; univariate of unequal length
+            "DATASET": "basic_motions,ItalyPowerDemand,PickupGestureWiimoteZ",
             "SEEDS": 1,
-            "EPOCHS": 40,
+            "EPOCHS": 60,
+            "EPOCHS_BY_DATASET": {},
+            "MINIROCKET_KERNELS": 2000,
             "SYNTHETIC_SAMPLES": 250,
             "TELEMETRY_EPOCHS": 25,
         },

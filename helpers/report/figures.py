@@ -203,14 +203,20 @@ def mosaic_examples(
     targets: np.ndarray,
     titles: Sequence[str],
     maps: np.ndarray | None = None,
+    columns: int = 4,
 ) -> Figure:
-    """Mosaics with their tiles outlined and the target tile in
-    green; with ``maps``, the map overlaid and its peak marked."""
+    """Mosaics, ``columns`` to a row, with their tiles outlined and the target tile in green;
+    with ``maps``, the map overlaid and its peak marked."""
     from helpers.data.mosaics import outline_tiles
     from helpers.explain.heatmaps import normalize_maps, overlay, upsample_maps
 
-    fig = PNGFigure(figsize=(2.9 * len(images), 3.2), layout="constrained")
-    for k, ax in enumerate(np.atleast_1d(fig.subplots(1, len(images)))):
+    columns = min(columns, len(images))
+    rows = -(-len(images) // columns)
+    fig = PNGFigure(figsize=(2.9 * columns, 3.2 * rows), layout="constrained")
+    axes = np.ravel(fig.subplots(rows, columns, squeeze=False))
+    for ax in axes[len(images) :]:
+        ax.axis("off")
+    for k, ax in enumerate(axes[: len(images)]):
         picture = (
             images[k]
             if maps is None

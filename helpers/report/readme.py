@@ -1,8 +1,10 @@
-"""The tables of README.md and docs/, written from the recorded runs in ``results/`` (``make readme``).
+"""The tables of README.md and docs/, written from the recorded runs in ``results/``
+(``make readme``).
 
-Every number in them comes from ``results/<profile>_profile.json`` and ``results/<name>_benchmark.json``;
-each table sits between marker comments and is rewritten whole, so no number there is ever typed by hand.
-``render(path)`` is what ``make readme`` writes into a document; a test checks each equals its file.
+Every number in them comes from ``results/<profile>_profile.json`` and
+``results/<name>_benchmark.json``; each table sits between marker comments and is rewritten whole,
+so no number there is ever typed by hand. ``render(path)`` is what ``make readme`` writes into a
+document; a test checks each equals its file.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from helpers.report.results import RECORDED_RESULTS, notebook_seconds
 
 README = RECORDED_RESULTS.parent / "README.md"
 DOCS = README.parent / "docs"
-#: the recorded profiles, as columns; full_b91df8b is the last complete full run, of the code before the restructuring
+#: the recorded profiles, as columns; full_b91df8b is the last complete full run, of the code before
+#: the restructuring
 PROFILES = ("smoke", "workshop", "full", "full_b91df8b")
 #: (notebook, result key, what it is) for the headline table, in reading order
 HEADLINES = [
@@ -60,18 +63,33 @@ HEADLINES = [
     ),
 ]
 #: the main number of each notebook, for the per-profile trade-off table
-MAIN = {"01": "linear_probe_accuracy", "02": "lgbm_test_accuracy", "03": "finetuned_test_accuracy", "04": "pointing_game_accuracy",
-        "05": "fcn_accuracy_japanese_vowels", "06": "guided_decorrelated_test_accuracy", "07": "dask_lgbm_test_accuracy"}  # fmt: skip
+MAIN = {
+    "01": "linear_probe_accuracy",
+    "02": "lgbm_test_accuracy",
+    "03": "finetuned_test_accuracy",
+    "04": "pointing_game_accuracy",
+    "05": "fcn_accuracy_japanese_vowels",
+    "06": "guided_decorrelated_test_accuracy",
+    "07": "dask_lgbm_test_accuracy",
+}
 
 
 #: one figure per notebook, saved by its run under outputs/<profile>/figures/, shown in the README
-FIGURES = {"01": "01_embedding.png", "02": "02_comparison.png", "03": "03_learning_curves.png", "04": "04_mosaics.png",
-           "05": "05_telemetry.png", "06": "06_cams.png", "07": "07_lightgbm.png"}  # fmt: skip
+FIGURES = {
+    "01": "01_embedding.png",
+    "02": "02_comparison.png",
+    "03": "03_learning_curves.png",
+    "04": "04_mosaics.png",
+    "05": "05_telemetry.png",
+    "06": "06_cams.png",
+    "07": "07_lightgbm.png",
+}
 FIGURE_WIDTH = 640
 
 
 def copy_figures(run_dir: Path, target: Path = README.parent / "docs" / "figures") -> list[Path]:
-    """The README's figures: each notebook's chosen figure of a run, at most ``FIGURE_WIDTH`` pixels wide."""
+    """The README's figures: each notebook's chosen figure of a run, at most ``FIGURE_WIDTH`` pixels
+    wide."""
     import cv2
 
     target.mkdir(parents=True, exist_ok=True)
@@ -92,7 +110,8 @@ def copy_figures(run_dir: Path, target: Path = README.parent / "docs" / "figures
 
 
 def load_record(name: str) -> dict:
-    """``results/<name>.json`` (a profile's or a benchmark's record), empty when it was never recorded."""
+    """``results/<name>.json`` (a profile's or a benchmark's record), empty when it was never
+    recorded."""
     path = RECORDED_RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -132,25 +151,26 @@ def profile_table(records: dict[str, dict]) -> str:
 
 #: what each notebook teaches, in a line of the README's table
 LEARN = {
-    "01": "a frozen `keras.applications` MobileNetV2 as a featurizer, offline ImageNet weights checked "
-    "on a cat photo, the linear probe",
+    "01": "a frozen `keras.applications` MobileNetV2 as a featurizer, offline ImageNet weights "
+    "checked on a cat photo, the linear probe",
     "02": "LightGBM on those features with honest cross-validation, what helps (size, test-time "
     "augmentation, layers), bootstrap intervals, one scikit-learn pipeline",
-    "03": "backbone -> GAP -> Dense, the head as a logistic regression, fine-tuning the top blocks with "
-    "BatchNorm frozen, callbacks, soft targets, the CPU trick and the GPU path",
-    "04": "CAM in a few lines and Grad-CAM with a gradient tape; localization measured without boxes "
-    "(mosaics, the pointing game) and the pooling that makes it hold",
+    "03": "backbone -> GAP -> Dense, the head as a logistic regression, fine-tuning the top blocks "
+    "with BatchNorm frozen, callbacks, soft targets, the CPU trick and the GPU path",
+    "04": "CAM in a few lines and Grad-CAM with a gradient tape; localization measured without "
+    "boxes (mosaics, the pointing game) and the pooling that makes it hold",
     "05": "series as `(samples, time, channels)`, an FCN with GAP against an LSTM and MiniRocket, "
     "BatchNorm on small sets, 1-D CAM, faults found on synthetic telemetry",
-    "06": "a planted shortcut found from training CAMs alone, removed by inpainting, trained away with a "
-    "CAM penalty, uncertain labels relabeled",
+    "06": "a planted shortcut found from training CAMs alone, removed by inpainting, trained away "
+    "with a CAM penalty, uncertain labels relabeled",
     "07": "the featurizer on a Dask cluster into Parquet, resumable; LightGBM on the cluster; "
     "throughput against workers",
 }
 
 
 def notebook_title(path: Path) -> str:
-    """``01 CNN featurization`` from a notebook whose first line is ``# 01 · CNN featurization: ...``."""
+    """``01 CNN featurization`` from a notebook whose first line is
+    ``# 01 · CNN featurization: ...``."""
     import nbformat
 
     first = nbformat.read(path, as_version=4).cells[0].source.splitlines()[0]
@@ -158,7 +178,8 @@ def notebook_title(path: Path) -> str:
 
 
 def notebook_table(figures_dir: Path = DOCS / "figures") -> str:
-    """Each notebook linked to its source, what it teaches and one figure of its full-profile run."""
+    """Each notebook linked to its source, what it teaches and one figure of its full-profile
+    run."""
     from helpers.runner import notebook_paths
 
     lines = [
@@ -183,7 +204,8 @@ def results_section(record: dict) -> str:
     )
     where = f" on {'; '.join(machines)}" if machines else ""
     return (
-        f"The full profile{where}, on the shared ELPV split and aeon's BasicMotions and JapaneseVowels. "
+        f"The full profile{where}, on the shared ELPV split and aeon's BasicMotions and "
+        "JapaneseVowels. "
         "Every number was recorded by its notebook into "
         "[results/full_profile.json](results/full_profile.json); the commit of each run is in "
         "[docs/profiles.md](docs/profiles.md).\n\n" + headline_table(notebook_results(record))
@@ -191,7 +213,8 @@ def results_section(record: dict) -> str:
 
 
 def provenance_table(records: dict[str, dict]) -> str:
-    """Per recorded profile and notebook: the commit, date, machine and runtime of the run it holds."""
+    """Per recorded profile and notebook: the commit, date, machine and runtime of the run it
+    holds."""
     lines = [
         "| profile | notebook | commit | date | machine | runtime |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -222,13 +245,16 @@ BENCHMARKS = [
 
 
 def benchmark_table(records: dict[str, dict]) -> str:
-    """What | images/s | the ratio the benchmark reports, from ``results/<name>_benchmark.json``."""
+    """What | images/s | the ratio the benchmark reports, from
+    ``results/<name>_benchmark.json``."""
     ratios = {
         "pipeline": lambda r: (
-            f"{r['pipeline_over_tf_function']:.2f}x `tf.function`, {r['pipeline_over_keras_predict']:.2f}x `predict`"
+            f"{r['pipeline_over_tf_function']:.2f}x `tf.function`, "
+            f"{r['pipeline_over_keras_predict']:.2f}x `predict`"
         ),
         "dask_2_worker": lambda r: (
-            f"{r['dask_2_over_1_workers']:.2f}x 1 worker, {r['dask_2_workers_over_single_process']:.2f}x one process"
+            f"{r['dask_2_over_1_workers']:.2f}x 1 worker, "
+            f"{r['dask_2_workers_over_single_process']:.2f}x one process"
         ),
     }
     machine = records.get("featurize", {}).get("machine")
@@ -263,14 +289,17 @@ def _arm(record: dict, which: str) -> str:
 
 
 def series_timing_table(record: dict) -> str:
-    """Per notebook both sides finished: minutes before and after, their ratio with and without the exercise
-    solutions, and the main number of each, from a ``benchmarks/series_before_after.py`` record."""
+    """Per notebook both sides finished: minutes before and after, their ratio with and without the
+    exercise solutions, and the main number of each, from a ``benchmarks/series_before_after.py``
+    record."""
     if not record:
         return "Not measured yet: run `python benchmarks/series_before_after.py`."
+    machine = record.get("machine", "machine not recorded")
     lines = [
-        f"Before: {_arm(record, 'before')}; after: {_arm(record, 'after')}; {record.get('machine', 'machine not recorded')}.",
+        f"Before: {_arm(record, 'before')}; after: {_arm(record, 'after')}; {machine}.",
         "",
-        "| notebook | before: min | after: min | before / after | without solutions | main number: before / after |",
+        "| notebook | before: min | after: min | before / after | without solutions "
+        "| main number: before / after |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
     totals = dict.fromkeys(("before", "after", "before_bare", "after_bare"), 0.0)
@@ -286,13 +315,16 @@ def series_timing_table(record: dict) -> str:
             (runs[which]["results"] or {}).get(MAIN[notebook]) for which in ("before", "after")
         ]
         main = " / ".join(f"{value:.3f}" if value is not None else "-" for value in values)
+        ratio = seconds["before"] / seconds["after"]
         lines.append(
-            f"| {notebook} | {seconds['before'] / 60:.1f} | {seconds['after'] / 60:.1f} | {seconds['before'] / seconds['after']:.2f}x | "
-            f"{bare['before_bare'] / bare['after_bare']:.2f}x | `{MAIN[notebook]}` {main} |"
+            f"| {notebook} | {seconds['before'] / 60:.1f} | {seconds['after'] / 60:.1f} | "
+            f"{ratio:.2f}x | {bare['before_bare'] / bare['after_bare']:.2f}x | "
+            f"`{MAIN[notebook]}` {main} |"
         )
     if totals["after"]:
+        ratio = totals["before"] / totals["after"]
         lines.append(
-            f"| all | {totals['before'] / 60:.1f} | {totals['after'] / 60:.1f} | {totals['before'] / totals['after']:.2f}x | "
+            f"| all | {totals['before'] / 60:.1f} | {totals['after'] / 60:.1f} | {ratio:.2f}x | "
             f"{totals['before_bare'] / totals['after_bare']:.2f}x | |"
         )
     return "\n".join(lines)

@@ -1,9 +1,10 @@
-"""Recorded profile runs in ``results/``: made by one command, naming the commit, machine and runtime of each notebook.
+"""Recorded profile runs in ``results/``: made by one command, naming the commit, machine and
+runtime of each notebook.
 
-``python -m helpers.report.records --profile workshop [--notebooks 01,02]`` (``make record``) runs the chosen
-notebooks of a profile from an empty cache on a committed working tree and merges their results into
-``results/<profile>_profile.json`` (the other notebooks keep theirs); ``make record`` then rewrites the
-README's tables.
+``python -m helpers.report.records --profile workshop [--notebooks 01,02]`` (``make record``) runs
+the chosen notebooks of a profile from an empty cache on a committed working tree and merges their
+results into ``results/<profile>_profile.json`` (the other notebooks keep theirs); ``make record``
+then rewrites the README's tables.
 ``--check`` lists the notebooks whose record is older than their code.
 """
 
@@ -39,7 +40,8 @@ def record_path(profile: str) -> Path:
 
 
 def load_profile_record(profile: str) -> dict:
-    """``results/<profile>_profile.json``: notebook -> results, and the provenance of each; empty if never made."""
+    """``results/<profile>_profile.json``: notebook -> results, and the provenance of each; empty if
+    never made."""
     path = record_path(profile)
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -50,7 +52,8 @@ def notebook_results(record: dict) -> dict[str, dict]:
 
 
 def merge_run(record: dict, run_results: dict[str, dict], provenance: dict) -> dict:
-    """``record`` with the notebooks of one run replaced by its results, each stamped with ``provenance``."""
+    """``record`` with the notebooks of one run replaced by its results, each stamped with
+    ``provenance``."""
     merged = {key: value for key, value in record.items() if key not in run_results}
     stamps = dict(record.get(PROVENANCE, {}))
     for notebook, results in run_results.items():
@@ -67,8 +70,8 @@ def write_profile_record(profile: str, record: dict) -> Path:
 
 
 def stale_notebooks(record: dict, head: str = "HEAD") -> dict[str, str]:
-    """Notebook -> why its record is older than its code (the notebook, the runner's profiles or the shared
-    code changed after the commit it names, or it names none)."""
+    """Notebook -> why its record is older than its code (the notebook, the runner's profiles or the
+    shared code changed after the commit it names, or it names none)."""
     stale = {}
     for notebook, stamp in record.get(PROVENANCE, {}).items():
         commit = stamp.get("commit")
@@ -116,8 +119,9 @@ def check_committed() -> None:
 
 
 def fresh_cache(cache: Path | None = None) -> Path:
-    """An empty cache folder (a new temporary one by default) holding only the converted ImageNet weights,
-    copied from the user's cache (converted there first if missing), so a run converts nothing again."""
+    """An empty cache folder (a new temporary one by default) holding only the converted ImageNet
+    weights, copied from the user's cache (converted there first if missing), so a run converts
+    nothing again."""
     from helpers.models.imagenet import (
         _reference_classifier,
         checkpoint_path,
@@ -133,7 +137,8 @@ def fresh_cache(cache: Path | None = None) -> Path:
 
 
 def make_record(profile: str, notebooks: str = "all") -> Path:
-    """Run ``notebooks`` of ``profile`` from an empty cache and merge them into the profile's record."""
+    """Run ``notebooks`` of ``profile`` from an empty cache and merge them into the profile's
+    record."""
     check_committed()
     provenance = current_provenance()
     cache = fresh_cache()
@@ -154,7 +159,7 @@ def make_record(profile: str, notebooks: str = "all") -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", default="workshop")
     parser.add_argument("--notebooks", default="all", help="'all' or numbers, e.g. 03,04")
     parser.add_argument(

@@ -13,7 +13,8 @@ from helpers.paths import atomic_write_bytes
 
 #: the runs recorded in the repository: ``results/<profile>_profile.json``
 RECORDED_RESULTS = Path(__file__).resolve().parents[2] / "results"
-#: the key of a profile record holding, per notebook, the commit, date, machine and runtime of its run
+#: the key of a profile record holding, per notebook, the commit, date, machine and runtime of its
+#: run
 PROVENANCE = "provenance"
 
 

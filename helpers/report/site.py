@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -19,10 +20,12 @@ from pathlib import Path
 import nbformat
 
 from helpers.report.readme import HEADLINES
-from helpers.report.results import notebook_seconds
+from helpers.report.results import RECORDED_RESULTS, notebook_seconds
 from helpers.runner import REPO_ROOT, notebook_paths
 
 DOCS = REPO_ROOT / "docs"
+#: the pages of docs/ the site renders beside the notebooks, in the order of its menu
+DOC_PAGES = ("own-data", "gpu", "cluster", "profiles", "performance", "data", "development")
 LICENSES = [
     "ELPV (notebooks 01-04, 06, 07): CC BY-NC-SA 4.0, Buerhop-Lutz et al. 2018, "
     "Deitsch et al. 2019.",
@@ -91,6 +94,8 @@ def home_page(profile: str, run_dir: Path) -> str:
         for nb, key, label in HEADLINES
         if key in results.get(nb, {})
     ]
+    lines += ["", "## More", ""]
+    lines += [f"- [{doc_title(DOCS / f'{name}.md')}](docs/{name}.md)" for name in DOC_PAGES]
     lines += [
         "",
         "## Licenses",
@@ -102,8 +107,28 @@ def home_page(profile: str, run_dir: Path) -> str:
         ":maxdepth: 1",
         "",
     ]
-    lines += [p.stem for p in sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))] + ["```", ""]
+    lines += [p.stem for p in sorted(run_dir.glob("[0-9][0-9]_*.ipynb"))]
+    lines += [f"docs/{name}" for name in DOC_PAGES] + ["```", ""]
     return "\n".join(lines)
+
+
+def doc_title(path: Path) -> str:
+    """The first heading of a markdown page."""
+    return path.read_text().splitlines()[0].lstrip("# ").strip()
+
+
+def copy_doc_pages(target: Path) -> None:
+    """docs/*.md as site pages, with their figures and the records in results/ they link to."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in DOC_PAGES:
+        text = (DOCS / f"{name}.md").read_text()
+        # a link to ../results/x.json points at the copy beside the page on the site
+        (target / f"{name}.md").write_text(re.sub(r"\]\(\.\./results/", "](results/", text))
+    (target / "results").mkdir(exist_ok=True)
+    for record in RECORDED_RESULTS.glob("*.json"):
+        shutil.copy(record, target / "results" / record.name)
+    if (DOCS / "figures").exists():
+        shutil.copytree(DOCS / "figures", target / "figures", dirs_exist_ok=True)
 
 
 def prepare_notebook(source: Path, target: Path) -> None:
@@ -135,6 +160,7 @@ def build_site(
         shutil.copy(DOCS / name, source / name)
     for notebook in sorted(run_dir.glob("[0-9][0-9]_*.ipynb")):
         prepare_notebook(notebook, source / notebook.name)
+    copy_doc_pages(source / "docs")
     (source / "index.md").write_text(home_page(profile, run_dir))
     command = [
         sys.executable,

@@ -3,7 +3,10 @@ BatchNorm holds in inference mode, CAM finds injected faults."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+
+from helpers.data.series import load_series
 
 CHANCE_BASIC_MOTIONS = 1 / 4  # four balanced activities
 
@@ -20,6 +23,17 @@ def test_fcn_and_minirocket_beat_chance_on_basic_motions(results):
     # reported, not required to be good on 40 series
     assert results["lstm_accuracy_basic_motions"] > CHANCE_BASIC_MOTIONS
     assert results["image_lgbm_accuracy_basic_motions"] > CHANCE_BASIC_MOTIONS
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", ["ItalyPowerDemand", "PickupGestureWiimoteZ"])
+def test_every_model_beats_the_majority_on_a_univariate_and_an_unequal_length_set(results, name):
+    series = load_series(name)
+    majority = np.bincount(series.y_test).max() / len(series.y_test)
+    for model in ("fcn", "lstm", "minirocket", "image_lgbm"):
+        assert results[f"{model}_accuracy_{name}"] > majority, model
+    inference = results[f"fcn_train_accuracy_inference_{name}"]
+    assert inference >= results[f"fcn_train_accuracy_training_mode_{name}"] - 0.05
 
 
 @pytest.mark.notebook

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import cv2
+import keras
 import nbformat
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ ELPV_ONLY = re.compile(
     re.IGNORECASE,
 )
 SMALL = {"IMAGE_SIZE": 64, "TILE_SIZE": 64, "BATCH_SIZE": 16}
+#: notebook 03's plain path (what a GPU runs): fine-tuning on images, no cached maps
+PLAIN_03 = {"CACHE_FROZEN_MAPS": False, "FINE_TUNE_FROM": "block_12_add", "TTA_VIEWS": 1}
 
 
 def shape_image(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
@@ -96,7 +99,7 @@ def test_a_four_class_folder_runs_every_image_notebook_about_itself(tmp_path):
         "smoke",
         "01,02,03,04,06",
         tmp_path / "outputs",
-        overrides=SMALL,
+        overrides={**SMALL, **PLAIN_03},
         dataset=f"folder:{folder}",
         progress=False,
     )
@@ -128,6 +131,21 @@ def test_a_four_class_folder_runs_every_image_notebook_about_itself(tmp_path):
     assert "target class: 'stripes', the last of" in outputs_text(
         output_dir / "04_class_activation_maps.ipynb"
     )
+    assert results["03"]["reloaded_same_predictions"] is True
+    assert_only_the_top_was_fine_tuned(output_dir / "models", "folder-shapes")
+
+
+def assert_only_the_top_was_fine_tuned(models: Path, name: str) -> None:
+    """Below the cut and every BatchNorm above it: the head-only weights; the top trained."""
+    head_only = keras.models.load_model(models / f"{name}_head_only.keras")
+    tuned = keras.models.load_model(models / f"{name}_finetuned.keras")
+    for frozen in ("block_1_project", "block_12_project", "block_14_project_BN"):
+        before, after = head_only.get_layer(frozen), tuned.get_layer(frozen)
+        for old, new in zip(before.get_weights(), after.get_weights()):
+            np.testing.assert_array_equal(old, new)
+    top = zip(head_only.get_layer("Conv_1").get_weights(), tuned.get_layer("Conv_1").get_weights())
+    assert any(not np.array_equal(old, new) for old, new in top)
+    assert (models / f"{name}_checkpoint.keras").exists()
 
 
 @pytest.mark.notebook
@@ -194,33 +212,3 @@ def test_a_bad_parameter_stops_the_notebook_in_one_sentence_before_any_work(tmp_
         "01_cnn_featurization.ipynb stopped in cell 4: IMAGE_SIZE = -5 is not allowed: "
         "set IMAGE_SIZE to an integer from 32 to 1024."
     )
-
-
-@pytest.mark.notebook
-def test_notebook_05_on_a_univariate_and_an_unequal_length_aeon_set(tmp_path):
-    from helpers.data.series import load_series
-
-    # univariate with 24 steps, and univariate of unequal length (29 to
-    # 361 steps); GunPoint (150 steps) is in test_lessons: at 60 epochs a
-    # plain LSTM there can land at chance, the weakness notebook 05 shows
-    names = ["ItalyPowerDemand", "PickupGestureWiimoteZ"]
-    overrides = {
-        "DATASET": ",".join(names),
-        "EPOCHS": 60,
-        "SYNTHETIC_SAMPLES": 100,
-        "TELEMETRY_EPOCHS": 2,
-        "MINIROCKET_KERNELS": 2000,
-    }
-    output_dir = run_series(
-        "smoke", "05", tmp_path / "outputs", overrides=overrides, progress=False
-    )
-    results = json.loads((output_dir / "results" / "05.json").read_text())
-    for name in names:
-        series = load_series(name)
-        majority = np.bincount(series.y_test).max() / len(series.y_test)
-        for model in ("fcn", "lstm", "minirocket", "image_lgbm"):
-            assert results[f"{model}_accuracy_{name}"] > majority, (name, model)
-        assert (
-            results[f"fcn_train_accuracy_inference_{name}"]
-            >= results[f"fcn_train_accuracy_training_mode_{name}"] - 0.05
-        )

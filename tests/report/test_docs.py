@@ -23,7 +23,10 @@ def relative_targets(text: str) -> list[str]:
 
 
 def test_relative_targets_finds_links_images_and_skips_urls_and_anchors():
-    text = '[a](docs/gpu.md) ![b](x.png#frag) <img src="docs/figures/f.png"> [c](https://example.org) [d](#top)'
+    text = (
+        '[a](docs/gpu.md) ![b](x.png#frag) <img src="docs/figures/f.png"> '
+        "[c](https://example.org) [d](#top)"
+    )
     assert relative_targets(text) == ["docs/gpu.md", "x.png#frag", "docs/figures/f.png"]
 
 

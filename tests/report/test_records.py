@@ -1,4 +1,5 @@
-"""Profile records: one run merged in, stamped with its commit; a record older than its code is named."""
+"""Profile records: one run merged in, stamped with its commit; a record older than its code is
+named."""
 
 from __future__ import annotations
 
