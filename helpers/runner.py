@@ -96,7 +96,7 @@ PROFILES: dict[str, dict[str, dict]] = {
             "MAX_TRAIN": 240,
             "MAX_TEST": 120,
             "TILE_SIZE": 96,
-            "N_TRAIN_MOSAICS": 1000,
+            "N_TRAIN_MOSAICS": 600,
             "N_TEST_MOSAICS": 160,
             "FINE_TUNE_EPOCHS": 3,
         },

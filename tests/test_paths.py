@@ -26,9 +26,9 @@ def test_one_hasher_for_every_file():
         assert file_digests(path, ("md5",))["md5"] == hashlib.md5(b"x" * 3_000_000).hexdigest()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "bit flip", "missing array", "not a zip"])
-def test_cached_arrays_heal_every_kind_of_damage(tmp_path, damage):
-    path = tmp_path / "cache.npz"
+def heals(path, damage_file) -> None:
+    """A cache at ``path`` survives ``damage_file(path)``: named in a warning, recomputed once,
+    rewritten whole."""
     calls = []
 
     def compute():
@@ -37,23 +37,27 @@ def test_cached_arrays_heal_every_kind_of_damage(tmp_path, damage):
 
     first, from_cache = cached_arrays(path, compute, ("X", "indices"))
     assert not from_cache and cached_arrays(path, compute, ("X", "indices"))[1] and len(calls) == 1
-    payload = path.read_bytes()
-    if damage == "missing array":
-        np.savez(path, X=np.arange(3.0))
-    else:
-        path.write_bytes(
-            {
-                "truncated": payload[: len(payload) // 2],
-                "empty": b"",
-                "not a zip": b"hello",
-                "bit flip": payload[:200] + bytes([payload[200] ^ 0xFF]) + payload[201:],
-            }[damage]
-        )
+    damage_file(path)
     with pytest.warns(CacheWarning, match="cache.npz is damaged"):
         again, from_cache = cached_arrays(path, compute, ("X", "indices"))
     assert not from_cache and len(calls) == 2
     np.testing.assert_array_equal(again["X"], first["X"])
     assert cached_arrays(path, compute, ("X", "indices"))[1]  # rewritten whole
+
+
+def test_cached_arrays_heal_every_kind_of_damage(tmp_path, damaged):
+    heals(tmp_path / "cache.npz", lambda path: path.write_bytes(damaged(path.read_bytes())))
+
+
+@pytest.mark.parametrize(
+    "damage_file",
+    [
+        pytest.param(lambda path: np.savez(path, X=np.arange(3.0)), id="missing array"),
+        pytest.param(lambda path: path.write_bytes(b"hello"), id="not a zip"),
+    ],
+)
+def test_cached_arrays_heal_a_file_that_is_not_their_npz(tmp_path, damage_file):
+    heals(tmp_path / "cache.npz", damage_file)
 
 
 def test_a_disabled_cache_writes_nothing(tmp_path):

@@ -79,6 +79,21 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def cpu_info(cpuinfo: str | None = None) -> dict[str, str]:
+    """The fields of the first processor of /proc/cpuinfo (``cpuinfo``: its text), or none."""
+    if cpuinfo is None:
+        source = Path("/proc/cpuinfo")
+        cpuinfo = source.read_text() if source.exists() else ""
+    first = cpuinfo.split("\n\n")[0].splitlines()
+    fields = dict(line.split(":", 1) for line in first if ":" in line)
+    return {name.strip(): value.strip() for name, value in fields.items()}
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU's instruction-set flags (``avx2``, ``avx512f``, ``avx512_bf16``, ...)."""
+    return set(cpu_info(cpuinfo).get("flags", "").split())
+
+
 class FrozenNetwork:
     """A frozen Keras model compiled for inference:
     ``network(images)`` returns its outputs as a numpy array.

@@ -36,7 +36,10 @@ class DeviceSetup:
 
 
 def configure_devices(
-    *, mixed_precision: bool | None = None, multi_gpu: bool = True
+    *,
+    mixed_precision: bool | None = None,
+    multi_gpu: bool = True,
+    devices: list[str] | None = None,
 ) -> DeviceSetup:
     """Turn on the GPU path when GPUs exist; leave the CPU default otherwise.
 
@@ -45,6 +48,9 @@ def configure_devices(
     ``tf.distribute.MirroredStrategy`` over all of them (``multi_gpu=False``: the default strategy).
     Without GPUs: float32 and the default strategy. Build and compile models inside
     ``setup.strategy.scope()``.
+
+    ``devices`` names the devices the ``MirroredStrategy`` mirrors over instead of every GPU, and
+    builds it even without GPUs (e.g. ``devices=["/cpu:0"]``: the multi-GPU code path on a CPU).
     """
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
@@ -55,7 +61,9 @@ def configure_devices(
     use_mixed = bool(gpus) if mixed_precision is None else mixed_precision
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
     strategy = (
-        tf.distribute.MirroredStrategy() if gpus and multi_gpu else tf.distribute.get_strategy()
+        tf.distribute.MirroredStrategy(devices)
+        if multi_gpu and (gpus or devices)
+        else tf.distribute.get_strategy()
     )
     return DeviceSetup(strategy, [gpu.name for gpu in gpus], use_mixed)
 

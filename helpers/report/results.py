@@ -19,20 +19,18 @@ PROVENANCE = "provenance"
 
 
 def machine_description(cpuinfo: str | None = None) -> str:
-    """The cores this process may use, the CPU's model and its widest vector instructions: what a
-    recorded speed depends on (``cpuinfo``: the text of /proc/cpuinfo, read here when None; other
-    systems give the architecture)."""
+    """The cores this process may use, the CPU's model, its widest vector instructions and whether
+    it computes bfloat16 natively: what a recorded speed depends on (``cpuinfo``: the text of
+    /proc/cpuinfo, read here when None; other systems give the architecture)."""
     import platform
 
-    from helpers.models.runtime import default_threads
+    from helpers.models.runtime import cpu_flags, cpu_info, default_threads
 
-    if cpuinfo is None:
-        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
-    fields = {name.strip(): value.strip() for name, value in fields.items()}
-    model = fields.get("model name") or platform.processor() or platform.machine()
-    flags = set(fields.get("flags", "").split())
+    model = cpu_info(cpuinfo).get("model name") or platform.processor() or platform.machine()
+    flags = cpu_flags(cpuinfo)
     vectors = "AVX-512" if "avx512f" in flags else "AVX2 (no AVX-512)" if "avx2" in flags else None
+    if vectors and {"avx512_bf16", "amx_bf16"} & flags:
+        vectors += " with bf16"
     return ", ".join(part for part in (f"{default_threads()} CPU cores", model, vectors) if part)
 
 

@@ -104,6 +104,7 @@ def elpv():
     return load_elpv()
 
 
+@pytest.mark.slow
 def test_elpv_labels_and_metadata(elpv):
     assert len(elpv) == 2624 and elpv.images.shape == (2624, 300, 300)
     assert np.bincount(elpv.labels).tolist() == [1508 + 295, 106 + 715]
@@ -113,6 +114,7 @@ def test_elpv_labels_and_metadata(elpv):
     assert np.bincount(load_elpv("level").labels).tolist() == [1508, 295, 106, 715]
 
 
+@pytest.mark.slow
 def test_target_probabilities_are_the_experts_probabilities_or_one_hot(elpv, tmp_path):
     targets = elpv.target_probabilities([0, 1, 2])
     expected = elpv.meta["probability"].to_numpy()[:3]
@@ -140,6 +142,7 @@ def test_target_probabilities_are_the_experts_probabilities_or_one_hot(elpv, tmp
     )
 
 
+@pytest.mark.slow
 def test_shared_split_is_deterministic_disjoint_and_stratified(elpv):
     train, test = split_indices(elpv)
     again_train, again_test = split_indices(elpv)
@@ -153,6 +156,7 @@ def test_shared_split_is_deterministic_disjoint_and_stratified(elpv):
         assert abs(share_in_test - share_overall) < 0.005
 
 
+@pytest.mark.slow
 def test_a_shipped_split_column_is_kept(elpv):
     subset = elpv.subset(np.arange(10))
     subset.meta["split"] = ["train"] * 6 + ["val", "test", "test", "train"]

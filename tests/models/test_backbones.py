@@ -59,6 +59,7 @@ def test_preprocessing_modes(mode, expected):
     )
 
 
+@pytest.mark.slow
 def test_backbone_with_its_preprocessing_survives_save_and_load(tmp_path):
     model = build_backbone("mobilenet_v2", 64, weights=None)
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")

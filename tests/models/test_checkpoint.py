@@ -42,7 +42,7 @@ class _Tensor:
         return sys.modules["torch._utils"]._rebuild_tensor_v2, self.args
 
 
-def write_legacy(path, state, storages, torch, truncate_last=0):
+def write_legacy(path, state, storages, torch):
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
             if isinstance(obj, _FakeStorage):
@@ -58,8 +58,6 @@ def write_legacy(path, state, storages, torch, truncate_last=0):
         for storage in storages:
             handle.write(storage.values.size.to_bytes(8, "little"))
             handle.write(storage.values.astype(storage.values.dtype.newbyteorder("<")).tobytes())
-        if truncate_last:
-            handle.truncate(handle.tell() - truncate_last)
 
 
 def test_reads_tensors_with_offsets_strides_and_dtypes(tmp_path, fake_torch):
@@ -91,17 +89,25 @@ def test_reads_tensors_with_offsets_strides_and_dtypes(tmp_path, fake_torch):
     )
 
 
-def test_truncated_file_is_reported(tmp_path, fake_torch):
+@pytest.mark.parametrize(
+    "damaged, message",
+    [
+        ("truncated", "storage 0 is truncated: the checkpoint file is incomplete"),
+        ("empty", "cannot read checkpoint"),
+    ],
+    indirect=["damaged"],
+    ids=["truncated", "empty"],
+)
+def test_a_truncated_or_empty_file_is_reported(tmp_path, fake_torch, damaged, message):
+    """A bit flip has no checksum to catch here: the weights' sha256 is checked by the caller."""
     weights = _FakeStorage("0", np.arange(12, dtype=np.float32))
     path = tmp_path / "cut.pth"
     write_legacy(
-        path,
-        collections.OrderedDict(w=_Tensor(weights, 0, (12,), (1,))),
-        [weights],
-        fake_torch,
-        truncate_last=8,
+        path, collections.OrderedDict(w=_Tensor(weights, 0, (12,), (1,))), [weights], fake_torch
     )
-    with pytest.raises(CheckpointError, match="truncated"):
+    payload = path.read_bytes()
+    path.write_bytes(damaged(payload, at=len(payload) - 8))  # the last storage loses 2 floats
+    with pytest.raises(CheckpointError, match=message):
         load_legacy_state_dict(path)
 
 

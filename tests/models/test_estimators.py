@@ -53,6 +53,7 @@ def test_scikit_learn_api_checks(check):
     getattr(estimator_checks, check)("CNNFeaturizer", CNNFeaturizer(image_size=SIZE))
 
 
+@pytest.mark.slow
 def test_transform_arrays_shapes_names_and_determinism():
     images = _images()
     featurizer = CNNFeaturizer(image_size=SIZE, cache=False)
@@ -74,6 +75,7 @@ def test_transform_arrays_shapes_names_and_determinism():
     assert np.allclose(featurizer.transform(rgb), features, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_intermediate_layer_and_tta_change_the_output():
     images = _images(4)
     layer = CNNFeaturizer(image_size=SIZE, layer="block_13_expand_relu", cache=False).fit(images)
@@ -84,6 +86,7 @@ def test_intermediate_layer_and_tta_change_the_output():
     assert tta.shape == plain.shape and not np.allclose(tta, plain)
 
 
+@pytest.mark.slow
 def test_file_paths_give_the_same_features_as_arrays(tmp_path):
     # images already at SIZE: no resizing, whose values
     # differ slightly between the two tf.data branches

@@ -18,7 +18,7 @@ from helpers.models.features import (
     frozen_outputs,
     image_batches,
 )
-from helpers.models.runtime import FrozenNetwork
+from helpers.models.runtime import FrozenNetwork, available_runtimes
 from helpers.paths import CacheWarning, cache_dir
 
 
@@ -132,6 +132,7 @@ def test_featurize_rejects_a_bad_number_of_views():
         )
 
 
+@pytest.mark.slow
 def test_variants_computed_together_equal_each_block_computed_alone():
     dataset = in_memory_dataset(n=5, size=48)
     indices = np.array([4, 0, 2, 1])
@@ -190,12 +191,13 @@ def test_files_and_arrays_give_the_same_pixels(tmp_path, image_size):
     np.testing.assert_array_equal(from_memory, from_files)
 
 
+@pytest.mark.slow
 def test_featurize_on_every_runtime_gives_tensorflows_features():
     dataset = in_memory_dataset(n=5, size=48)
     reference = featurize(
         dataset, np.arange(5), image_size=48, runtime="tensorflow", cache=False, progress=False
     )
-    for runtime in ("openvino", "onnxruntime"):
+    for runtime in [name for name in available_runtimes() if name != "tensorflow"]:
         got = featurize(
             dataset, np.arange(5), image_size=48, runtime=runtime, cache=False, progress=False
         )
@@ -254,20 +256,14 @@ def test_jittered_views_are_reproducible_and_differ_from_the_clean_ones():
         frozen_outputs(network, dataset, np.arange(4), 32, views=9)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "empty", "bit flip"])
-def test_a_damaged_outputs_cache_is_named_removed_and_rebuilt(damage):
+def test_a_damaged_outputs_cache_is_named_removed_and_rebuilt(damaged):
     dataset = in_memory_dataset(n=4, size=32)
     network = frozen_network("mobilenet_v2", 32, pooling=None)
     first = frozen_outputs(network, dataset, np.arange(4), 32, progress=False)
     (path,) = [p for p in cache_dir("outputs").glob(f"toy-{network.key}-v1-n4-*.npz")]
-    payload = path.read_bytes()
-    damaged = {
-        "truncated": payload[: len(payload) // 2],
-        "empty": b"",
-        "bit flip": payload[:300] + bytes([payload[300] ^ 0xFF]) + payload[301:],
-    }[damage]
-    path.write_bytes(damaged)
+    bad = damaged(path.read_bytes())
+    path.write_bytes(bad)
     with pytest.warns(CacheWarning, match=f"{path.name} is damaged"):
         again = frozen_outputs(network, dataset, np.arange(4), 32, progress=False)
     np.testing.assert_allclose(again, first, rtol=1e-6)
-    assert path.read_bytes() != damaged
+    assert path.read_bytes() != bad

@@ -89,6 +89,7 @@ def test_frozen_layers_stay_frozen_through_training(model):
     freeze_all(model)
 
 
+@pytest.mark.slow
 def test_split_parts_compose_to_the_model_and_share_weights(model):
     lower, upper = split_at(model, "block_12_add")
     x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")

@@ -15,13 +15,70 @@ from helpers.models.training import (
 )
 
 
-def test_configure_devices_cpu_default():
+@pytest.fixture
+def policy_reset():
+    """``configure_devices`` sets Keras' global dtype policy: back to float32 for other tests."""
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def one_training_step(setup) -> keras.Model:
+    """A tiny model built and compiled in ``setup.strategy.scope()``, trained one step."""
+    with setup.strategy.scope():
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(8, activation="relu")(inputs)
+        outputs = keras.layers.Dense(2, activation="softmax", dtype="float32")(hidden)
+        model = keras.Model(inputs, outputs)
+        model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    X = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(X, np.arange(8) % 2, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # it learned
+    return model
+
+
+def test_configure_devices_default_follows_the_visible_gpus(policy_reset):
+    gpus = tf.config.list_physical_devices("GPU")
     setup = configure_devices()
-    if not tf.config.list_physical_devices("GPU"):
-        assert setup.gpus == [] and not setup.mixed_precision
-        assert keras.mixed_precision.global_policy().name == "float32"
-        assert setup.strategy.num_replicas_in_sync == 1
-        assert "CPU" in setup.describe()
+    assert setup.gpus == [gpu.name for gpu in gpus] and setup.mixed_precision == bool(gpus)
+    assert keras.mixed_precision.global_policy().name == ("mixed_float16" if gpus else "float32")
+    assert isinstance(setup.strategy, tf.distribute.MirroredStrategy) == bool(gpus)
+    assert setup.strategy.num_replicas_in_sync == max(1, len(gpus))
+    assert ("GPU(s)" if gpus else "CPU") in setup.describe()
+    plain = configure_devices(mixed_precision=False, multi_gpu=False)
+    assert not plain.mixed_precision and keras.mixed_precision.global_policy().name == "float32"
+    assert plain.strategy is tf.distribute.get_strategy() and "policy float32" in plain.describe()
+
+
+def test_mixed_precision_computes_in_float16_and_trains_with_loss_scaling(policy_reset):
+    setup = configure_devices(mixed_precision=True, multi_gpu=False)
+    assert setup.mixed_precision and keras.mixed_precision.global_policy().name == "mixed_float16"
+    assert "policy mixed_float16" in setup.describe()
+    model = one_training_step(setup)
+    hidden, classifier = model.layers[1], model.layers[2]
+    assert hidden.compute_dtype == "float16" and hidden.kernel.dtype == "float32"
+    assert classifier.compute_dtype == "float32" and model.output.dtype == "float32"
+    assert isinstance(model.optimizer, keras.mixed_precision.LossScaleOptimizer)
+
+
+def test_the_mirrored_strategy_builds_and_trains_on_the_cpu(policy_reset):
+    """The multi-GPU path (MirroredStrategy, variables mirrored per replica) over the CPU."""
+    setup = configure_devices(mixed_precision=False, devices=["/cpu:0"])
+    assert isinstance(setup.strategy, tf.distribute.MirroredStrategy)
+    assert setup.strategy.num_replicas_in_sync == 1
+    assert "strategy MirroredStrategy with 1 replica(s), policy float32" in setup.describe()
+    assert [device.split("/")[-1] for device in setup.strategy.extended.worker_devices] == [
+        "device:CPU:0"
+    ]
+    model = one_training_step(setup)
+    assert all(
+        isinstance(variable.value, tf.distribute.DistributedValues)
+        for variable in model.trainable_variables
+    )
+    # multi_gpu=False still means the default strategy
+    plain = configure_devices(mixed_precision=False, multi_gpu=False, devices=["/cpu:0"])
+    assert plain.strategy is tf.distribute.get_strategy()
 
 
 def test_view_sampler_draws_each_sample_once_per_epoch_in_some_view():
@@ -53,6 +110,7 @@ def small_bn_net(seed: int = 0) -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x))
 
 
+@pytest.mark.slow
 def test_epoch_timer_and_reproducible_training():
     rng = np.random.default_rng(4)
     y = np.repeat([0, 1], 16)

@@ -102,6 +102,7 @@ def test_training_is_reproducible_and_timed(series_lesson):
     assert (runs[0].predict(ds.X_train).argmax(1) == y).mean() >= 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, epochs", [("GunPoint", 100), ("ItalyPowerDemand", 60)])
 def test_the_fcn_keeps_its_training_accuracy_in_inference_mode_and_matches_the_published_fcn(
     series_lesson, name, epochs

@@ -3,6 +3,8 @@ lesson's featurizer equals the cached one, the probe learns."""
 
 import pytest
 
+from helpers.models.runtime import resolve_runtime
+
 
 @pytest.mark.notebook
 def test_featurization_notebook_smoke(smoke_results):
@@ -13,7 +15,8 @@ def test_featurization_notebook_smoke(smoke_results):
         and results["image_size"] == 96
     )
     assert results["linear_probe_accuracy"] > results["majority_accuracy"] > 0.6
-    assert results["featurize_images_per_s"] > 0 and results["runtime"] == "onnxruntime"
+    # what runtime="auto" picks on this machine: TensorFlow where a GPU is visible
+    assert results["featurize_images_per_s"] > 0 and results["runtime"] == resolve_runtime("auto")
     assert (
         results["imagenet_cat_top1"] == "Egyptian cat"
         and results["imagenet_coffee_top1"] == "espresso"

@@ -25,6 +25,15 @@ ELPV_ONLY = re.compile(
 SMALL = {"IMAGE_SIZE": 64, "TILE_SIZE": 64, "BATCH_SIZE": 16}
 #: notebook 03's plain path (what a GPU runs): fine-tuning on images, no cached maps
 PLAIN_03 = {"CACHE_FROZEN_MAPS": False, "FINE_TUNE_FROM": "block_12_add", "TTA_VIEWS": 1}
+#: notebook 02's "what helps" study on tiny data: sizes, test-time views, layers
+STUDY_02 = {
+    "STUDY_WHAT_HELPS": True,
+    "VARIANTS": {
+        "64 px, last layer": [[64, "last", 1]],
+        "96 px, last layer, TTA x2": [[96, "last", 2]],
+        "96 px, last + block_13": [[96, "last", 1], [96, "block_13_expand_relu", 1]],
+    },
+}
 
 
 def shape_image(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
@@ -99,7 +108,7 @@ def test_a_four_class_folder_runs_every_image_notebook_about_itself(tmp_path):
         "smoke",
         "01,02,03,04,06",
         tmp_path / "outputs",
-        overrides={**SMALL, **PLAIN_03},
+        overrides={**SMALL, **PLAIN_03, **STUDY_02},
         dataset=f"folder:{folder}",
         progress=False,
     )
@@ -131,6 +140,7 @@ def test_a_four_class_folder_runs_every_image_notebook_about_itself(tmp_path):
     assert "target class: 'stripes', the last of" in outputs_text(
         output_dir / "04_class_activation_maps.ipynb"
     )
+    assert results["02"]["chosen_features"] in STUDY_02["VARIANTS"]  # chosen by the study
     assert results["03"]["reloaded_same_predictions"] is True
     assert_only_the_top_was_fine_tuned(output_dir / "models", "folder-shapes")
 

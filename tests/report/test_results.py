@@ -47,3 +47,5 @@ def test_machine_description_names_the_cpu_and_its_widest_vectors(monkeypatch):
     assert machine_description(epyc) == "2 CPU cores, AMD EPYC, AVX2 (no AVX-512)"
     xeon = "model name\t: Intel(R) Xeon(R) Platinum\nflags\t\t: avx2 avx512f avx512bw\n"
     assert machine_description(xeon) == "2 CPU cores, Intel(R) Xeon(R) Platinum, AVX-512"
+    genoa = "model name\t: AMD EPYC 9B14\nflags\t\t: avx2 avx512f avx512_vnni avx512_bf16\n"
+    assert machine_description(genoa) == "2 CPU cores, AMD EPYC 9B14, AVX-512 with bf16"

@@ -20,6 +20,7 @@ from helpers.scale.features import ID, LABEL, feature_columns, featurize_on_clus
 from helpers.scale.training import train_lightgbm
 
 SIZE = 32
+pytestmark = pytest.mark.slow  # every test here starts or uses a LocalCluster
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,10 @@ def test_cluster_features_equal_the_single_process_ones_in_order(client, images,
     assert np.abs(frame[feature_columns(frame)].to_numpy() - single.X).max() <= 1e-5
 
 
-def test_a_rerun_writes_only_the_missing_and_damaged_partitions(client, images, network, tmp_path):
+@pytest.mark.parametrize("damaged", ["truncated"], indirect=True)  # a half-written partition
+def test_a_rerun_writes_only_the_missing_and_damaged_partitions(
+    client, images, network, tmp_path, damaged
+):
     folder = tmp_path / "f"
     featurize_on_cluster(
         client,
@@ -100,9 +104,8 @@ def test_a_rerun_writes_only_the_missing_and_damaged_partitions(client, images, 
     )
     before = read_features(folder)
     (folder / "part-00001.parquet").unlink()  # an interrupted job left this one out
-    payload = (folder / "part-00002.parquet").read_bytes()
-    # and this one half-written
-    (folder / "part-00002.parquet").write_bytes(payload[: len(payload) // 2])
+    damaged_part = folder / "part-00002.parquet"
+    damaged_part.write_bytes(damaged(damaged_part.read_bytes()))  # and this one half-written
     stamp = (folder / "part-00000.parquet").stat().st_mtime_ns
     with pytest.warns(CacheWarning, match="part-00002.parquet is damaged"):
         run = featurize_on_cluster(

@@ -1,0 +1,147 @@
+"""Where a fine-tuning step's time goes on this CPU, and what bfloat16 and XLA buy.
+
+    python benchmarks/train_step.py [--steps 12] [--rounds 3] [--output FILE]
+
+The trainable upper parts the notebooks fine-tune on cached feature maps: notebook 03's stage 2
+(above ``block_5_add`` at 300 px: the full profile; above ``block_12_add`` at 160 px: the
+workshop) and notebook 04's mosaic model (above ``block_12_add``, 288-px mosaics). For each, in one
+process and in interleaved rounds (the best round kept, so a noisy machine affects every arm
+alike): the forward pass, forward and backward, and the whole ``train_on_batch`` step (the rest is
+the optimizer and Keras' overhead), plus the input pipeline (one ``ViewSampler`` batch), under
+float32 and ``mixed_bfloat16`` with and without XLA (``jit_compile=True``). Images/s of the whole
+step and each arm's ratio against float32 are recorded with the machine and its bf16/VNNI flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from helpers.models.gap import build_gap_classifier, split_at  # noqa: E402
+from helpers.models.runtime import cpu_flags  # noqa: E402
+from helpers.models.training import ViewSampler  # noqa: E402
+from helpers.report.results import machine_description  # noqa: E402
+
+#: name -> (image size, cut layer, classes, batch size): the steps the notebooks train
+SETTINGS = {
+    "03_full": (300, "block_5_add", 2, 32),
+    "03_workshop": (160, "block_12_add", 2, 32),
+    "04_mosaics": (288, "block_12_add", 2, 32),
+}
+#: arm -> (Keras dtype policy, jit_compile)
+ARMS = {
+    "float32": ("float32", False),
+    "bfloat16": ("mixed_bfloat16", False),
+    "float32_xla": ("float32", True),
+    "bfloat16_xla": ("mixed_bfloat16", True),
+}
+
+
+def upper_part(setting: str, policy: str, jit: bool) -> keras.Model:
+    """The trainable upper part of ``setting`` under ``policy``, compiled as the notebooks do."""
+    size, cut, classes, _ = SETTINGS[setting]
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = build_gap_classifier(classes, "mobilenet_v2", size)
+        names = [layer.name for layer in model.layers]
+        for layer in model.layers[names.index(cut) + 1 :]:
+            layer.trainable = not isinstance(layer, keras.layers.BatchNormalization)
+        _, upper = split_at(model, cut)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    upper.compile(keras.optimizers.Adam(1e-4), "categorical_crossentropy", jit_compile=jit)
+    return upper
+
+
+def best_seconds(run, steps: int) -> float:
+    """Seconds per call of ``run``, after one warm-up call (compilation), over ``steps`` calls."""
+    run()
+    start = time.perf_counter()
+    for _ in range(steps):
+        run()
+    return (time.perf_counter() - start) / steps
+
+
+def measure(setting: str, arm: str, steps: int) -> dict[str, float]:
+    """Seconds per batch of the forward pass, forward + backward, the whole step and the input."""
+    policy, jit = ARMS[arm]
+    model = upper_part(setting, policy, jit)
+    batch = SETTINGS[setting][3]
+    shape = model.input_shape[1:]
+    rng = np.random.default_rng(0)
+    maps = rng.uniform(0, 6, (1, batch * 4, *shape)).astype("float16")
+    targets = np.eye(SETTINGS[setting][2], dtype="float32")[rng.integers(0, 2, batch * 4)]
+    sampler = ViewSampler(maps, targets, batch, seed=0)
+    x, y = sampler[0]
+    x = tf.constant(x)
+
+    @tf.function(jit_compile=jit)
+    def forward():
+        return model(x, training=True)
+
+    @tf.function(jit_compile=jit)
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            loss = keras.losses.categorical_crossentropy(y, model(x, training=True))
+        return tape.gradient(loss, model.trainable_weights)
+
+    return {
+        "input": best_seconds(lambda: sampler[1], steps),
+        "forward": best_seconds(lambda: forward(), steps),
+        "forward_backward": best_seconds(lambda: forward_backward(), steps),
+        "step": best_seconds(lambda: model.train_on_batch(x, y), steps),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--output", default=None)
+    args = parser.parse_args(argv)
+    settings = args.settings.split(",")
+    flags = cpu_flags()
+    arms = [arm for arm in ARMS if "bfloat16" not in arm or "avx512_bf16" in flags]
+    best: dict[str, dict[str, dict[str, float]]] = {s: {} for s in settings}
+    for _ in range(args.rounds):
+        for setting in settings:
+            for arm in arms:
+                seconds = measure(setting, arm, args.steps)
+                kept = best[setting].get(arm)
+                if kept is None or seconds["step"] < kept["step"]:
+                    best[setting][arm] = seconds
+    record = {
+        "machine": machine_description(),
+        "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16"}),
+        "threads": {
+            "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        },
+        "seconds_per_batch": best,
+        "images_per_s": {
+            s: {arm: SETTINGS[s][3] / t["step"] for arm, t in arms_.items()}
+            for s, arms_ in best.items()
+        },
+        "over_float32": {
+            s: {arm: arms_["float32"]["step"] / t["step"] for arm, t in arms_.items()}
+            for s, arms_ in best.items()
+        },
+    }
+    print(json.dumps(record, indent=2))
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return record
+
+
+if __name__ == "__main__":
+    main()
