@@ -4,6 +4,7 @@ import nbformat
 import pytest
 
 from helpers.runner import (
+    PROFILES,
     REPO_ROOT,
     RunFailed,
     default_output_dir,
@@ -177,7 +178,7 @@ def test_dataset_goes_to_the_image_notebooks_and_names_the_output_folder(series,
     )
     assert recorded(output) == {
         "01": {"dataset": "folder:/data/my images/"},
-        "05": {"dataset": "basic_motions"},
+        "05": {"dataset": PROFILES["smoke"]["05"]["DATASET"]},
     }  # 05 keeps its profile's series set
     assert (
         default_output_dir("smoke", "folder:/data/my images/")

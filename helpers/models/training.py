@@ -7,6 +7,7 @@ written in the notebooks; this is what they lean on.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -35,6 +36,13 @@ class DeviceSetup:
         )
 
 
+def _not_a_retracing_report(record: logging.LogRecord) -> bool:
+    """False for TensorFlow's "triggered tf.function retracing" warning: fresh models trained one
+    after another (an exercise's short runs) each trace their own step once, which is not the
+    excessive retracing that warning is about."""
+    return "triggered tf.function retracing" not in record.getMessage()
+
+
 def configure_devices(
     *,
     mixed_precision: bool | None = None,
@@ -51,7 +59,9 @@ def configure_devices(
 
     ``devices`` names the devices the ``MirroredStrategy`` mirrors over instead of every GPU, and
     builds it even without GPUs (e.g. ``devices=["/cpu:0"]``: the multi-GPU code path on a CPU).
+    TensorFlow's retracing warning is filtered out (see ``_not_a_retracing_report``).
     """
+    tf.get_logger().addFilter(_not_a_retracing_report)
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:

@@ -1,6 +1,8 @@
 """Training plumbing: devices, batches from cached
 views, epoch timing, BatchNorm statistics, latency."""
 
+import logging
+
 import keras
 import numpy as np
 import pytest
@@ -49,6 +51,21 @@ def test_configure_devices_default_follows_the_visible_gpus(policy_reset):
     plain = configure_devices(mixed_precision=False, multi_gpu=False)
     assert not plain.mixed_precision and keras.mixed_precision.global_policy().name == "float32"
     assert plain.strategy is tf.distribute.get_strategy() and "policy float32" in plain.describe()
+
+
+def test_configure_devices_drops_only_the_retracing_warning(policy_reset):
+    configure_devices(mixed_precision=False, multi_gpu=False)
+    configure_devices(mixed_precision=False, multi_gpu=False)  # the filter is added once
+    logger = tf.get_logger()
+    names = [getattr(f, "__name__", "") for f in logger.filters]
+    assert names.count("_not_a_retracing_report") == 1
+
+    def warning(message: str) -> logging.LogRecord:
+        return logger.makeRecord(logger.name, logging.WARNING, __file__, 1, message, (), None)
+
+    retracing = "5 out of the last 13 calls to <function f> triggered tf.function retracing."
+    assert not logger.filter(warning(retracing))
+    assert logger.filter(warning("Gradients do not exist for variables"))
 
 
 def test_mixed_precision_computes_in_float16_and_trains_with_loss_scaling(policy_reset):
