@@ -16,6 +16,11 @@ equals CAM divided by the number of positions.
 
 Both return raw maps, (N, h, w) for images or (N, t) for series: not ReLU'd,
 not normalized (``helpers.explain.heatmaps`` turns them into pictures).
+A pooled class-map head (``helpers.models.pooling``: a 1x1 convolution scores every position and
+a pooling turns the scores into one logit) carries its CAM as a layer: ``class_activation_maps``
+returns that ``class_map``, the evidence for class 1 (its negative for class 0), whatever the
+pooling.
+
 ``cams_from_maps`` is the same formula on feature maps computed once (e.g. cached),
 ``contrast_cams`` its class-against-the-rest form.
 """
@@ -28,6 +33,8 @@ from contextlib import contextmanager
 import keras
 import numpy as np
 import tensorflow as tf
+
+from helpers.models.pooling import PoolClassMap
 
 _GAP_TYPES = (keras.layers.GlobalAveragePooling1D, keras.layers.GlobalAveragePooling2D)
 _PASS_THROUGH = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D)
@@ -153,6 +160,8 @@ def _logits_from(last) -> Callable | None:
 
     A single sigmoid unit gives two scores: (-z, z) for classes 0 and 1.
     """
+    if isinstance(last, PoolClassMap):  # one logit z: scores (-z, z) for classes 0 and 1
+        return lambda z: tf.concat([-z, z], axis=-1)
     activation = getattr(last, "activation", None)
     if not (
         isinstance(last, keras.layers.Dense)
@@ -264,7 +273,31 @@ def contrast_cams(
     return cams_from_maps(maps, contrast, class_index)
 
 
+def _pooled_class_map(model: keras.Model) -> keras.layers.Layer | None:
+    """The ``class_map`` layer of a model that ends in a pooled class-map head, else None."""
+    layers = _graph_layers(model)
+    if isinstance(layers[-1], PoolClassMap):
+        return next(layer for layer in layers if layer.name == "class_map")
+    return None
+
+
+def _class_map_step(model: keras.Model, class_map: keras.layers.Layer) -> Callable:
+    @tf.function(reduce_retracing=True)
+    def step(x, classes):
+        with _tapped(class_map) as (at_map,):
+            logit = model(x, training=False)
+        scores = tf.cast(at_map["output"][..., 0], tf.float32)  # evidence for class 1
+        classes = tf.where(classes < 0, tf.cast(logit[:, 0] > 0, tf.int32), classes)
+        sign = tf.cast(2 * classes - 1, tf.float32)
+        return scores * tf.reshape(sign, [-1] + [1] * (len(scores.shape) - 1))
+
+    return step
+
+
 def _cam_step(model: keras.Model) -> Callable:
+    class_map = _pooled_class_map(model)
+    if class_map is not None:
+        return _class_map_step(model, class_map)
     gap, dense = gap_head(model)
 
     @tf.function(reduce_retracing=True)
@@ -319,7 +352,11 @@ def _grad_cam_step(model: keras.Model, layer_name: str | None) -> Callable:
             with _tapped(target, last) as (at_target, at_last):
                 output = model(x, training=False)
             activation = at_target[where]
-            scores = output if to_logits is None else to_logits(at_last["input"])
+            scores = (
+                output
+                if to_logits is None
+                else to_logits(output if isinstance(last, PoolClassMap) else at_last["input"])
+            )
             score = _pick(tf.cast(scores, tf.float32), classes)
         gradients = tape.gradient(score, activation)
         spatial = list(range(1, len(activation.shape) - 1))

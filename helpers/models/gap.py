@@ -54,10 +54,15 @@ def build_gap_head(
     return keras.Model(inputs, add_gap_head(inputs, n_classes, dropout), name="gap_head")
 
 
+#: the first layer of each head this package builds: GAP -> Dense, or a pooled class map
+HEAD_STARTS = ("gap", "class_map", "attention_hidden")
+
+
 def backbone_layers(model: keras.Model) -> list[keras.layers.Layer]:
-    """The layers between the input and ``gap`` (the backbone part of a GAP classifier)."""
+    """The layers between the input and the head (the backbone part of a GAP or pooled
+    classifier)."""
     names = [layer.name for layer in model.layers]
-    return model.layers[1 : names.index("gap")]
+    return model.layers[1 : min(names.index(name) for name in HEAD_STARTS if name in names)]
 
 
 def unfreeze_above(model: keras.Model, layer_name: str) -> int:

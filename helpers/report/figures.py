@@ -232,24 +232,28 @@ def mosaic_examples(
     return fig
 
 
-def tile_scores(values: np.ndarray, grid: tuple[int, int], *, title: str) -> Figure:
-    """A score per tile (e.g. the pointing game by target position) as a small annotated heat
-    map."""
-    fig = PNGFigure(figsize=(3.4, 3.1), layout="constrained")
-    ax = fig.subplots()
-    ax.imshow(np.asarray(values, float).reshape(grid), vmin=0, vmax=1, cmap="viridis")
-    for t, value in enumerate(np.ravel(values)):
-        ax.text(
-            t % grid[1],
-            t // grid[1],
-            "n/a" if np.isnan(value) else f"{value:.2f}",
-            ha="center",
-            va="center",
-            color="w",
-        )
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
+def tile_scores(
+    values: Mapping[str, np.ndarray] | np.ndarray, grid: tuple[int, int], *, title: str
+) -> Figure:
+    """A score per tile (e.g. the pointing game by target position) as small annotated heat maps:
+    one panel per entry of ``values`` ({panel title: scores}), or one for a single array."""
+    panels = values if isinstance(values, Mapping) else {"": values}
+    fig = PNGFigure(figsize=(3.4 * len(panels), 3.3), layout="constrained")
+    for ax, (name, scores) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items()):
+        ax.imshow(np.asarray(scores, float).reshape(grid), vmin=0, vmax=1, cmap="viridis")
+        for t, value in enumerate(np.ravel(scores)):
+            ax.text(
+                t % grid[1],
+                t // grid[1],
+                "n/a" if np.isnan(value) else f"{value:.2f}",
+                ha="center",
+                va="center",
+                color="w",
+            )
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=10)
     return fig
 
 

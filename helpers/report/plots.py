@@ -275,6 +275,24 @@ def plot_learning_curves(history: Mapping[str, Sequence[float]], *, title: str =
     return fig
 
 
+def plot_epoch_scores(
+    histories: Mapping[object, pd.DataFrame], columns: Sequence[str], *, title: str = ""
+) -> Figure:
+    """One panel per score column, one line per run (e.g. per seed) over the epochs of its
+    table; a dot marks the epoch the run kept (a boolean ``kept`` column, when there is one)."""
+    fig = PNGFigure(figsize=(4.2 * len(columns), 3.2), layout="constrained")
+    for ax, column in zip(np.atleast_1d(fig.subplots(1, len(columns))), columns):
+        for run, table in histories.items():
+            (line,) = ax.plot(table.index, table[column], "-", label=str(run))
+            if "kept" in table:
+                kept = table.index[table["kept"].to_numpy(bool)]
+                ax.plot(kept, table.loc[kept, column], "o", color=line.get_color())
+        ax.set(xlabel="epoch", ylabel=column)
+    ax.legend(fontsize="small", title="run")
+    fig.suptitle(title)
+    return fig
+
+
 def plot_grouped_barh(
     table: pd.DataFrame, columns: Sequence[str], *, reference: float | None = None, xlabel: str = ""
 ) -> Figure:
