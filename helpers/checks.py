@@ -40,11 +40,13 @@ INTEGER_RULES: dict[str, tuple[int, int | None, bool]] = {
     "EXERCISE_IMAGES": (4, None, True),
     "GRID": (2, 8, False),
     "N_TRAIN_MOSAICS": (10, None, False),
+    "N_VALIDATION_MOSAICS": (4, None, False),
     "N_TEST_MOSAICS": (4, None, False),
+    "ATTENTION_UNITS": (1, 4096, False),
     "N_CLUSTERS": (2, 100, False),
     "WORKERS": (1, 1024, False),
 }
-#: parameter -> (smallest, largest) for the fractions and rates
+#: parameter -> (smallest, largest) for the fractions, rates and other real numbers
 FRACTION_RULES: dict[str, tuple[float, float]] = {
     "VALIDATION_FRACTION": (0.01, 0.5),
     "DROPOUT": (0.0, 0.9),
@@ -54,6 +56,7 @@ FRACTION_RULES: dict[str, tuple[float, float]] = {
     "ARTIFACT_SIZE": (0.05, 0.5),
     "FINE_TUNE_LEARNING_RATE": (1e-7, 1.0),
     "RELABEL_CONFIDENCE": (0.5, 1.0),
+    "LSE_R": (0.01, 100.0),
 }
 
 

@@ -69,7 +69,9 @@ def check_mosaics(
             raise ParameterError(
                 f"the {split} split has {targets} target and {background} background images, "
                 f"too few for {grid[0]}x{grid[1]} mosaics "
-                f"(at least 1 and {need}): add images, lower GRID or choose another TARGET_CLASS."
+                f"(at least 1 and {need}): add images, lower GRID"
+                + (", raise VALIDATION_FRACTION" if split == "validation" else "")
+                + " or choose another TARGET_CLASS."
             )
 
 

@@ -16,6 +16,7 @@ from helpers.models.pooling import (
     logits,
     pooled_classifier,
     set_class_map,
+    study_results,
 )
 
 RNG = np.random.default_rng(0)
@@ -151,3 +152,21 @@ def test_choice_reads_validation_scores_only():
         **{"pointing game": np.random.default_rng(0).permutation(study["pointing game"])}
     )
     assert choose_head(shuffled) == "max"
+
+
+def test_study_results_are_flat_means_and_spreads_per_head():
+    study = pd.DataFrame(
+        {
+            "head": ["LSE r=5", "LSE r=5", "top-9 + min"],
+            "pointing game": [0.5, 0.7, 0.4],
+        }
+    )
+    results = study_results(study, {"pointing game": "pointing_game"})
+    assert results == pytest.approx(
+        {
+            "pooling_lse_r_5_pointing_game_mean": 0.6,
+            "pooling_lse_r_5_pointing_game_sd": np.std([0.5, 0.7], ddof=1),
+            "pooling_top_9_min_pointing_game_mean": 0.4,
+            "pooling_top_9_min_pointing_game_sd": 0.0,
+        }
+    )

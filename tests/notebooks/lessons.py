@@ -1,5 +1,5 @@
 """The code a notebook teaches, run outside the notebook:
-its imports, its parameters and its cells tagged ``lesson``."""
+its imports, its parameters and its cells tagged ``lesson`` (or another tag)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import nbformat
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-def lesson(number: str, **parameters) -> dict:
-    """A namespace holding what notebook ``number``'s lesson
-    cells define (functions, models), given ``parameters``."""
+def lesson(number: str, tag: str = "lesson", **parameters) -> dict:
+    """A namespace holding what notebook ``number``'s cells tagged ``tag`` (``lesson`` or a
+    narrower tag) define (functions, models), given ``parameters``."""
     (path,) = NOTEBOOKS.glob(f"{number}_*.ipynb")
     cells = nbformat.read(path, as_version=4).cells
     code = [cell for cell in cells if cell.cell_type == "code"]
@@ -27,6 +27,6 @@ def lesson(number: str, **parameters) -> dict:
     )
     namespace.update(parameters)
     for cell in code:
-        if "lesson" in cell.metadata.get("tags", []):
+        if tag in cell.metadata.get("tags", []):
             exec(compile(cell.source, f"{path.name}:lesson", "exec"), namespace)
     return namespace

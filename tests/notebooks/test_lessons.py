@@ -151,3 +151,54 @@ def test_guided_training_moves_evidence_off_the_masked_shortcut(shortcut_maps):
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+@pytest.fixture(scope="module")
+def pooling_lesson():
+    return lesson("04", tag="pooling")
+
+
+def test_the_notebook_poolings_give_the_logit_of_their_class_map(pooling_lesson):
+    """Each of notebook 04's poolings, as a head: the model's logit is its class map (the CAM)
+    pooled the notebook's way, and the poolings meet at their limits (LSE -> mean and max)."""
+    from functools import partial
+
+    from helpers.models.pooling import add_pooled_head, logits
+
+    maps = np.random.default_rng(3).normal(size=(5, 6, 6, 4)).astype("float32")
+    poolings = {
+        "average": (pooling_lesson["average"], lambda s: s.mean(axis=(1, 2))),
+        "maximum": (pooling_lesson["maximum"], lambda s: s.max(axis=(1, 2))),
+        "log_sum_exp": (
+            partial(pooling_lesson["log_sum_exp"], r=4.0),
+            lambda s: np.log(np.exp(4.0 * s).mean(axis=(1, 2))) / 4.0,
+        ),
+        "top_k_min": (
+            partial(pooling_lesson["top_k_min"], k=3),
+            lambda s: (
+                np.sort(s.reshape(5, -1))[:, -3:].mean(1)
+                + 0.5 * np.sort(s.reshape(5, -1))[:, :3].mean(1)
+            ),
+        ),
+    }
+    for name, (pooling, reference) in poolings.items():
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((6, 6, 4))
+        model = keras.Model(inputs, add_pooled_head(inputs, pooling))
+        cams = class_activation_maps(model, maps, class_index=1)
+        np.testing.assert_allclose(logits(model, maps), reference(cams), rtol=1e-4, err_msg=name)
+    # log-sum-exp is stable where a naive exp overflows, and sits between the mean and the max
+    scores = keras.ops.convert_to_tensor(np.array([[[400.0, 0.0], [0.0, 0.0]]], "float32"))
+    sharp = float(pooling_lesson["log_sum_exp"](scores, r=50.0)[0])
+    assert np.isfinite(sharp) and 100.0 < sharp < 400.0
+    assert float(pooling_lesson["log_sum_exp"](scores, r=1e-4)[0]) == pytest.approx(100.0, rel=2e-2)
+
+
+def test_the_notebook_attention_pooling_weighs_the_scores_by_a_softmax(pooling_lesson):
+    scores = np.array([[[1.0, 2.0], [3.0, 4.0]]], "float32")
+    attention = np.array([[[0.0, 0.0], [0.0, np.log(3.0)]]], "float32")
+    pooled = pooling_lesson["attention"](
+        keras.ops.convert_to_tensor(scores), keras.ops.convert_to_tensor(attention)
+    )
+    # weights 1/6, 1/6, 1/6, 3/6
+    assert float(pooled[0]) == pytest.approx((1 + 2 + 3 + 3 * 4) / 6, rel=1e-6)

@@ -17,9 +17,19 @@ def test_notebook_04_smoke(smoke_results):
     assert results["cam_energy_in_target"] > results["cam_energy_uniform_baseline"]
     # on a GAP -> dense model CAM and Grad-CAM are the same
     # map up to a positive scale (the number of positions)
+    assert results["gradcam_cam_correlation"] > 0.99
+    # the pooling study: one row per head, the choice among them, the headline its seeds' mean
+    # with an interval around it
+    heads = {"gap", "max", "lse_r_5", "top_9_min", "attention"}  # 9 positions per 96-px tile
+    assert {f"pooling_{head}_pointing_game_mean" for head in heads} <= set(results)
+    assert results["chosen_head"] in {"GAP", "max", "LSE r=5", "top-9 + min", "attention"}
+    # one seed in the smoke profile
+    assert results["pointing_game_seed_min"] == pytest.approx(results["pointing_game_accuracy"])
+    assert results["pointing_game_seed_max"] == pytest.approx(results["pointing_game_accuracy"])
     assert (
-        results["gradcam_cam_correlation"] > 0.99
-        and results["gradcam_cam_correlation_mosaics"] > 0.99
+        results["pointing_game_ci_low"]
+        <= results["pointing_game_accuracy"]
+        <= results["pointing_game_ci_high"]
     )
     # 4 x 4 positions at 128 px (notebook 03's model)
     assert results["cam_over_gradcam"] == pytest.approx(16.0, rel=1e-3)
