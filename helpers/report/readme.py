@@ -197,6 +197,42 @@ def notebook_table(figures_dir: Path = DOCS / "figures") -> str:
     return "\n".join(lines)
 
 
+def pooling_table(results: dict[str, dict]) -> str:
+    """Notebook 04's pooling study: per head, the pointing game and the mosaic AUC on the test
+    mosaics (mean +/- sd over seeds) in each recorded profile but smoke; the chosen head in bold."""
+    from helpers.models.pooling import head_key
+
+    studies = {
+        profile: record["04"]
+        for profile, record in results.items()
+        if profile != "smoke" and "pooling_heads" in record.get("04", {})
+    }
+    if not studies:
+        return "Not recorded yet: `make record NOTEBOOKS=04`."
+    heads = list(dict.fromkeys(h for r in studies.values() for h in r["pooling_heads"].split(", ")))
+    lines = [
+        "| 04 head | "
+        + " | ".join(f"{p}: pointing game / mosaic AUC (seeds)" for p in studies)
+        + " |",
+        "| --- |" + " --- |" * len(studies),
+    ]
+    for head in heads:
+        cells = []
+        for record in studies.values():
+            key = f"pooling_{head_key(head)}"
+            if f"{key}_pointing_game_mean" not in record:
+                cells.append("-")
+                continue
+            shown = (
+                f"{record[f'{key}_pointing_game_mean']:.3f} +/- "
+                f"{record[f'{key}_pointing_game_sd']:.3f} / {record[f'{key}_test_auc_mean']:.3f} "
+                f"+/- {record[f'{key}_test_auc_sd']:.3f} ({record.get('seeds', '?')})"
+            )
+            cells.append(f"**{shown}**" if record.get("chosen_head") == head else shown)
+        lines.append(f"| {head} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def results_section(record: dict) -> str:
     """The full profile's headline table and where it was recorded."""
     machines = sorted(
@@ -347,6 +383,7 @@ def tables() -> dict[str, str]:
     return {
         "notebooks": notebook_table(),
         "results": results_section(records["full"]),
+        "pooling": pooling_table(results),
         "profiles": profile_table(results),
         "provenance": provenance_table({p: r for p, r in records.items() if r}),
         "benchmarks": benchmark_table(benchmarks),
@@ -356,7 +393,7 @@ def tables() -> dict[str, str]:
 
 #: the documents ``make readme`` writes, and the tables each one holds
 DOCUMENTS = {
-    README: ("notebooks", "results"),
+    README: ("notebooks", "results", "pooling"),
     DOCS / "profiles.md": ("profiles", "provenance"),
     DOCS / "performance.md": ("benchmarks", "series"),
 }

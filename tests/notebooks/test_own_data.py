@@ -22,7 +22,7 @@ ELPV_ONLY = re.compile(
     r"solar|defective|functional|module.type|\bmono\b|\bpoly\b|Deitsch|VGG19|SVM|expert|elpv|ELPV|\bp=",
     re.IGNORECASE,
 )
-SMALL = {"IMAGE_SIZE": 64, "TILE_SIZE": 64, "BATCH_SIZE": 16}
+SMALL = {"IMAGE_SIZE": 64, "TILE_SIZE": 64, "BATCH_SIZE": 16, "VALIDATION_FRACTION": 0.3}
 #: notebook 03's plain path (what a GPU runs): fine-tuning on images, no cached maps
 PLAIN_03 = {"CACHE_FROZEN_MAPS": False, "FINE_TUNE_FROM": "block_12_add", "TTA_VIEWS": 1}
 #: notebook 02's "what helps" study on tiny data: sizes, test-time views, layers

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from helpers.report import plots
 from helpers.report.plots import (
     plot_accuracy_bars,
     plot_calibration,
@@ -112,3 +113,13 @@ def test_throughput_bars_scale_to_the_fastest_and_write_whole_rates():
     assert [t.get_text() for t in ax.texts] == ["82", "38", "42"]
     assert ax.get_xlabel() == "images/s"
     assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()
+
+
+def test_epoch_scores_draw_a_line_per_run_and_dot_the_kept_epoch():
+    table = pd.DataFrame({"auc": [0.6, 0.8, 0.7], "kept": [False, True, False]})
+    fig = plots.plot_epoch_scores({0: table, 1: table.assign(auc=[0.5, 0.5, 0.9])}, ["auc"])
+    (ax,) = fig.get_axes()
+    lines = ax.get_lines()  # per run: the line, then its kept dot
+    np.testing.assert_array_equal(lines[0].get_ydata(), [0.6, 0.8, 0.7])
+    assert list(lines[1].get_xdata()) == [1] and list(lines[1].get_ydata()) == [0.8]
+    assert list(lines[3].get_xdata()) == [1] and list(lines[3].get_ydata()) == [0.5]

@@ -35,6 +35,29 @@ def test_profile_table_gives_minutes_and_main_number_per_profile():
     assert len(lines) == 3
 
 
+def test_pooling_table_gives_each_head_over_seeds_with_the_chosen_one_in_bold():
+    study = {
+        "pooling_heads": "GAP, LSE r=5",
+        "chosen_head": "LSE r=5",
+        "seeds": 3,
+        "pooling_gap_pointing_game_mean": 0.55,
+        "pooling_gap_pointing_game_sd": 0.02,
+        "pooling_gap_test_auc_mean": 0.781,
+        "pooling_gap_test_auc_sd": 0.01,
+        "pooling_lse_r_5_pointing_game_mean": 0.6,
+        "pooling_lse_r_5_pointing_game_sd": 0.031,
+        "pooling_lse_r_5_test_auc_mean": 0.77,
+        "pooling_lse_r_5_test_auc_sd": 0.004,
+    }
+    records = {"smoke": {"04": study}, "workshop": {"04": study}, "full": {"04": {}}}
+    lines = readme.pooling_table(records).splitlines()
+    assert lines[0] == "| 04 head | workshop: pointing game / mosaic AUC (seeds) |"
+    assert lines[2] == "| GAP | 0.550 +/- 0.020 / 0.781 +/- 0.010 (3) |"
+    assert lines[3] == "| LSE r=5 | **0.600 +/- 0.031 / 0.770 +/- 0.004 (3)** |"
+    assert len(lines) == 4
+    assert readme.pooling_table({"full": {"04": {}}}).startswith("Not recorded yet")
+
+
 def test_benchmark_table_gives_rates_ratios_and_share_of_peak():
     records = {
         "featurize": {
