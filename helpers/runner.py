@@ -61,12 +61,12 @@ PROFILES: dict[str, dict[str, dict]] = {
         },
         # the seed's GAP against one log-sum-exp head, 3 seeds each, in under 10 minutes on 2 cores
         "04": {
-            "N_TRAIN_MOSAICS": 1500,
+            "N_TRAIN_MOSAICS": 2000,
             "N_VALIDATION_MOSAICS": 400,
             "N_TEST_MOSAICS": 400,
             "POOLINGS": ["GAP", "LSE"],
             "LSE_R": [5.0],
-            "FINE_TUNE_EPOCHS": 3,
+            "FINE_TUNE_EPOCHS": 5,
         },
         "05": {
             "SEEDS": 2,

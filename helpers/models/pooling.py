@@ -121,16 +121,23 @@ def fine_tune(
     flips: bool = True,
     seed: int = 0,
     keep_by: str = "validation AUC",
+    warmup_epochs: int = 1,
 ) -> pd.DataFrame:
     """Fine-tune ``upper`` (cached maps in, one logit out) one epoch at a time and ``score`` it
     before the first epoch and after each (a dict per epoch, which must hold ``keep_by``).
 
-    The learning rate decays to zero along a cosine over the run. The weights of the epoch with the
+    The learning rate rises linearly from zero over ``warmup_epochs`` (the head and the top blocks
+    meet gently: no first-epoch collapse), then decays to zero along a cosine. The weights of the epoch with the
     highest ``keep_by`` (the earliest on a tie) are restored at the end. Returns the per-epoch
     table, with the kept epoch marked in its ``kept`` column.
     """
+    steps_per_epoch = int(np.ceil(len(maps) / batch_size))
+    warmup = steps_per_epoch * min(warmup_epochs, epochs)
     schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, epochs * int(np.ceil(len(maps) / batch_size))
+        0.0 if warmup else learning_rate,
+        max(1, epochs * steps_per_epoch - warmup),
+        warmup_target=learning_rate if warmup else None,
+        warmup_steps=warmup,
     )
     upper.compile(
         keras.optimizers.Adam(schedule), keras.losses.BinaryCrossentropy(from_logits=True)
