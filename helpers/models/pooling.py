@@ -128,8 +128,8 @@ def fine_tune(
 
     The learning rate rises linearly from zero over ``warmup_epochs`` (the head and the top blocks
     meet gently: no first-epoch collapse), then decays to zero along a cosine. The weights of the
-    epoch with the highest ``keep_by`` (the earliest on a tie) are restored at the end. Returns the per-epoch
-    table, with the kept epoch marked in its ``kept`` column.
+    epoch with the highest ``keep_by`` (the earliest on a tie) are restored at the end. Returns
+    the per-epoch table, with the kept epoch marked in its ``kept`` column.
     """
     steps_per_epoch = int(np.ceil(len(maps) / batch_size))
     warmup = steps_per_epoch * min(warmup_epochs, epochs)
