@@ -11,7 +11,6 @@ around any of them, and chooses between them on validation data only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import keras
@@ -20,6 +19,7 @@ import pandas as pd
 import tensorflow as tf
 
 from helpers.models.gap import predict_in_batches
+from helpers.report.results import result_key
 
 #: one logit per image from the class map (n, h, w) [and attention logits (n, h, w)]
 Pooling = Callable[..., object]
@@ -173,17 +173,12 @@ def choose_head(study: pd.DataFrame, by: str = "validation AUC") -> str:
     return str(means.idxmax())
 
 
-def head_key(name: str) -> str:
-    """A head's name as a results key: ``"LSE r=5"`` -> ``"lse_r_5"``."""
-    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-
-
 def study_results(study: pd.DataFrame, columns: dict[str, str]) -> dict[str, float]:
     """Flat results of a study: ``pooling_<head>_<key>_mean`` and ``_sd`` over seeds for each
     ``columns`` entry {column: key}; ``study`` holds one row per (head, seed) run."""
     summary = study.groupby("head", sort=False)[list(columns)].agg(["mean", "std"])
     return {
-        f"pooling_{head_key(head)}_{key}_{stat.replace('std', 'sd')}": float(
+        f"pooling_{result_key(head)}_{key}_{stat.replace('std', 'sd')}": float(
             np.nan_to_num(row[column, stat])  # one seed: no spread
         )
         for head, row in summary.iterrows()

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from helpers.report.records import PROVENANCE, load_profile_record, notebook_results
-from helpers.report.results import RECORDED_RESULTS, notebook_seconds
+from helpers.report.results import RECORDED_RESULTS, notebook_seconds, result_key
 
 README = RECORDED_RESULTS.parent / "README.md"
 DOCS = README.parent / "docs"
@@ -158,7 +158,7 @@ LEARN = {
     "03": "backbone -> GAP -> Dense, the head as a logistic regression, fine-tuning the top blocks "
     "with BatchNorm frozen, callbacks, soft targets, the CPU trick and the GPU path",
     "04": "CAM in a few lines and Grad-CAM with a gradient tape; localization measured without "
-    "boxes (mosaics, the pointing game) and the pooling that makes it hold",
+    "boxes (mosaics, the pointing game); five poolings of the class map compared over seeds",
     "05": "series as `(samples, time, channels)`, an FCN with GAP against an LSTM and MiniRocket, "
     "BatchNorm on small sets, 1-D CAM, faults found on synthetic telemetry",
     "06": "a planted shortcut found from training CAMs alone, removed by inpainting, trained away "
@@ -200,8 +200,6 @@ def notebook_table(figures_dir: Path = DOCS / "figures") -> str:
 def pooling_table(results: dict[str, dict]) -> str:
     """Notebook 04's pooling study: per head, the pointing game and the mosaic AUC on the test
     mosaics (mean +/- sd over seeds) in each recorded profile but smoke; the chosen head in bold."""
-    from helpers.models.pooling import head_key
-
     studies = {
         profile: record["04"]
         for profile, record in results.items()
@@ -219,7 +217,7 @@ def pooling_table(results: dict[str, dict]) -> str:
     for head in heads:
         cells = []
         for record in studies.values():
-            key = f"pooling_{head_key(head)}"
+            key = f"pooling_{result_key(head)}"
             if f"{key}_pointing_game_mean" not in record:
                 cells.append("-")
                 continue

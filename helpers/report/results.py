@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,11 @@ def _plain(value):
     if not isinstance(value, (int, float, str, bool)):
         raise TypeError(f"results must be numbers, strings or booleans, not {type(value).__name__}")
     return value
+
+
+def result_key(name: str) -> str:
+    """A display name as part of a results key: ``"LSE r=5"`` -> ``"lse_r_5"``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
 def record_results(output_dir: str | Path, notebook: str, results: dict) -> Path:

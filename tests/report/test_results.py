@@ -8,6 +8,7 @@ from helpers.report.results import (
     load_results,
     machine_description,
     record_results,
+    result_key,
     write_report,
 )
 
@@ -49,3 +50,9 @@ def test_machine_description_names_the_cpu_and_its_widest_vectors(monkeypatch):
     assert machine_description(xeon) == "2 CPU cores, Intel(R) Xeon(R) Platinum, AVX-512"
     genoa = "model name\t: AMD EPYC 9B14\nflags\t\t: avx2 avx512f avx512_vnni avx512_bf16\n"
     assert machine_description(genoa) == "2 CPU cores, AMD EPYC 9B14, AVX-512 with bf16"
+
+
+def test_result_key_keeps_letters_and_digits_only():
+    assert result_key("LSE r=5") == "lse_r_5"
+    assert result_key("top-9 + min") == "top_9_min"
+    assert result_key("GAP") == "gap"
