@@ -4,7 +4,7 @@
 
 The trainable upper parts the notebooks fine-tune on cached feature maps: notebook 03's stage 2
 (above ``block_5_add`` at 300 px: the full profile; above ``block_12_add`` at 160 px: the
-workshop) and notebook 04's mosaic model (above ``block_12_add``, 288-px mosaics). For each, in one
+workshop) and notebook 04's mosaic model (above ``block_15_add``, 288-px mosaics). For each, in one
 process and in interleaved rounds (the best round kept, so a noisy machine affects every arm
 alike): the forward pass, forward and backward, and the whole ``train_on_batch`` step (the rest is
 the optimizer and Keras' overhead), plus the input pipeline (one ``ViewSampler`` batch), under
@@ -34,7 +34,7 @@ from helpers.report.results import machine_description  # noqa: E402
 SETTINGS = {
     "03_full": (300, "block_5_add", 2, 32),
     "03_workshop": (160, "block_12_add", 2, 32),
-    "04_mosaics": (288, "block_12_add", 2, 32),
+    "04_mosaics": (288, "block_15_add", 2, 32),
 }
 #: arm -> (Keras dtype policy, jit_compile)
 ARMS = {
