@@ -11,7 +11,6 @@ the scikit-learn transformer.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +19,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from helpers.data.datasets import ImageDataset
 from helpers.data.images import read_image, to_rgb
@@ -28,6 +26,7 @@ from helpers.models.augment import brightness_contrast, dihedral_view
 from helpers.models.backbones import build_backbone, layer_output, weights_fingerprint
 from helpers.models.runtime import FrozenNetwork
 from helpers.paths import cache_dir, cached_arrays
+from helpers.report.progress import progress_bar
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -181,13 +180,11 @@ def frozen_outputs(
     def compute() -> dict[str, np.ndarray]:
         tf.random.set_seed(seed)
         out = []
-        # the runner turns bars off in executed notebooks
-        quiet = not progress or bool(os.environ.get("TQDM_DISABLE"))
-        with tqdm(
+        with progress_bar(
             total=views * len(indices),
             desc=f"{network.model.name} ({network.runtime})",
             unit="img",
-            disable=quiet,
+            progress=progress,
         ) as bar:
             for view in range(views):
                 chunks = []

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from helpers.data.datasets import ImageDataset
 from helpers.models.runtime import PortableNetwork
 from helpers.paths import CacheWarning
+from helpers.report.progress import bars_enabled
 
 #: feature columns are f0, f1, ...; the others are the image's index in the data set and its label
 ID, LABEL = "image_id", "label"
@@ -249,7 +250,7 @@ def featurize_on_cluster(
                     retries=2,
                 )
             )
-        if progress and not os.environ.get("TQDM_DISABLE"):
+        if bars_enabled(progress):
             show_progress(futures)
         wait(futures)
         client.gather(futures)  # raises the first task error, if any
