@@ -155,13 +155,13 @@ def _final_layer(model: keras.Model):
 
 
 def _logits_from(last) -> Callable | None:
-    """``input of last -> class logits`` when the model
-    ends in a softmax/sigmoid Dense layer, else None.
+    """``last``'s tapped call ({"input", "output"}) -> class logits, when the model ends in a
+    softmax/sigmoid Dense layer or a pooled class-map head, else None.
 
-    A single sigmoid unit gives two scores: (-z, z) for classes 0 and 1.
+    A single logit (a sigmoid unit, a pooled head) gives two scores: (-z, z) for classes 0 and 1.
     """
-    if isinstance(last, PoolClassMap):  # one logit z: scores (-z, z) for classes 0 and 1
-        return lambda z: tf.concat([-z, z], axis=-1)
+    if isinstance(last, PoolClassMap):  # its output is the logit
+        return lambda call: tf.concat([-call["output"], call["output"]], axis=-1)
     activation = getattr(last, "activation", None)
     if not (
         isinstance(last, keras.layers.Dense)
@@ -170,8 +170,8 @@ def _logits_from(last) -> Callable | None:
         return None
     kernel, bias = last.kernel, last.bias
 
-    def logits(x):
-        z = tf.matmul(tf.cast(x, kernel.dtype), kernel)
+    def logits(call):
+        z = tf.matmul(tf.cast(call["input"], kernel.dtype), kernel)
         z = z if bias is None else z + bias
         return (
             tf.concat([-z, z], axis=-1)
@@ -352,11 +352,7 @@ def _grad_cam_step(model: keras.Model, layer_name: str | None) -> Callable:
             with _tapped(target, last) as (at_target, at_last):
                 output = model(x, training=False)
             activation = at_target[where]
-            scores = (
-                output
-                if to_logits is None
-                else to_logits(output if isinstance(last, PoolClassMap) else at_last["input"])
-            )
+            scores = output if to_logits is None else to_logits(at_last)
             score = _pick(tf.cast(scores, tf.float32), classes)
         gradients = tape.gradient(score, activation)
         spatial = list(range(1, len(activation.shape) - 1))

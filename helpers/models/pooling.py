@@ -82,10 +82,11 @@ def logits(model: keras.Model, inputs: np.ndarray, batch_size: int = 64) -> np.n
     return predict_in_batches(model, inputs, batch_size)[:, 0]
 
 
-def flipped_batches(
-    maps: np.ndarray, labels: np.ndarray, batch_size: int, seed: int
+def training_batches(
+    maps: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, *, flips: bool = True
 ) -> tf.data.Dataset:
-    """One shuffled epoch of cached feature maps, each flipped left-right and up-down at random.
+    """One shuffled epoch of cached feature maps, cast to float32 batch by batch; with ``flips``,
+    each map flipped left-right and up-down at random.
 
     A flip of the maps of a mosaic is (nearly) the maps of the flipped mosaic: the model sees the
     target and the backbone's one-sided zero padding in every corner, so no corner is special.
@@ -104,9 +105,8 @@ def flipped_batches(
 
     order = np.random.default_rng(seed).permutation(len(maps))
     data = tf.data.Dataset.from_tensor_slices((maps[order], labels[order].astype("float32")))
-    return (
-        data.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y)).enumerate().map(flip)
-    )
+    data = data.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return data.enumerate().map(flip) if flips else data
 
 
 def fine_tune(
@@ -144,15 +144,7 @@ def fine_tune(
     )
     rows, best, kept = [score(upper)], upper.get_weights(), 0
     for epoch in range(1, epochs + 1):
-        batches = (
-            flipped_batches(maps, labels, batch_size, seed + epoch)
-            if flips
-            else tf.data.Dataset.from_tensor_slices(
-                (maps.astype("float32"), labels.astype("float32"))
-            )
-            .shuffle(len(maps), seed=seed + epoch)
-            .batch(batch_size)
-        )
+        batches = training_batches(maps, labels, batch_size, seed + epoch, flips=flips)
         upper.fit(batches, epochs=1, shuffle=False, verbose=0)
         rows.append(score(upper))
         if rows[-1][keep_by] > rows[kept][keep_by]:

@@ -232,12 +232,9 @@ def mosaic_examples(
     return fig
 
 
-def tile_scores(
-    values: Mapping[str, np.ndarray] | np.ndarray, grid: tuple[int, int], *, title: str
-) -> Figure:
-    """A score per tile (e.g. the pointing game by target position) as small annotated heat maps:
-    one panel per entry of ``values`` ({panel title: scores}), or one for a single array."""
-    panels = values if isinstance(values, Mapping) else {"": values}
+def tile_scores(panels: Mapping[str, np.ndarray], grid: tuple[int, int], *, title: str) -> Figure:
+    """A score per tile (e.g. the pointing game by target position) as small annotated heat maps,
+    one panel per entry of ``panels`` ({panel title: one score per tile})."""
     fig = PNGFigure(figsize=(3.4 * len(panels), 3.3), layout="constrained")
     for ax, (name, scores) in zip(np.atleast_1d(fig.subplots(1, len(panels))), panels.items()):
         ax.imshow(np.asarray(scores, float).reshape(grid), vmin=0, vmax=1, cmap="viridis")

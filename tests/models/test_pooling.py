@@ -12,11 +12,11 @@ from helpers.models.pooling import (
     add_pooled_head,
     choose_head,
     fine_tune,
-    flipped_batches,
     logits,
     pooled_classifier,
     set_class_map,
     study_results,
+    training_batches,
 )
 
 RNG = np.random.default_rng(0)
@@ -102,11 +102,11 @@ def test_mean_pooling_of_a_fitted_scorer_is_the_gap_dense_model():
     np.testing.assert_allclose(gradcam * cams[0].size, cams - intercept[0], rtol=1e-3, atol=1e-4)
 
 
-def test_flipped_batches_flip_whole_maps_and_keep_labels():
+def test_training_batches_flip_whole_maps_and_keep_labels():
     maps = np.arange(4 * 3 * 3, dtype="float32").reshape(4, 3, 3, 1)
     labels = np.array([0, 1, 2, 3])
     seen = {}
-    for x, y in flipped_batches(maps, labels, batch_size=3, seed=0):
+    for x, y in training_batches(maps, labels, batch_size=3, seed=0):
         for view, label in zip(x.numpy(), y.numpy()):
             seen[int(label)] = view
     assert sorted(seen) == [0, 1, 2, 3]
@@ -117,7 +117,7 @@ def test_flipped_batches_flip_whole_maps_and_keep_labels():
     # over many seeds every flip occurs
     kinds = set()
     for seed in range(8):
-        for x, _ in flipped_batches(maps[:1], labels[:1], 1, seed):
+        for x, _ in training_batches(maps[:1], labels[:1], 1, seed):
             kinds.add(tuple(x.numpy().ravel()[:2]))
     assert len(kinds) == 4
 
