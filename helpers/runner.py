@@ -114,7 +114,7 @@ PROFILES: dict[str, dict[str, dict]] = {
             # two aeon sets besides BasicMotions: univariate, 24 steps; univariate of unequal length
             "DATASET": "basic_motions,ItalyPowerDemand,PickupGestureWiimoteZ",
             "SEEDS": 1,
-            "EPOCHS": 60,
+            "EPOCHS": 40,
             "EPOCHS_BY_DATASET": {},
             "MINIROCKET_KERNELS": 2000,
             "SYNTHETIC_SAMPLES": 250,

@@ -1,12 +1,13 @@
-"""Shared fixtures: an isolated cache per test session (with the one shared converted-weights cache)
-and one smoke run of the series."""
+"""Shared fixtures: an isolated cache per test session (with the one shared converted-weights
+cache), one smoke run of the series and one run of the image notebooks on a folder of shapes, side
+by side."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,24 +36,132 @@ def isolated_cache(tmp_path_factory) -> Path:
         os.environ[CACHE_DIR_ENV] = previous
 
 
-#: the smoke series in two chains run side by side: each keeps the order its notebooks need (04
-#: explains 03's model); 05-07 need nothing of 01-04 (07 featurizes itself when 01's cache is not
-#: there yet). Two kernels at once keep both cores busy through each one's serial stretches.
+#: the smoke series in two chains: each keeps the order its notebooks need (04 explains 03's model);
+#: 05-07 need nothing of 01-04 (07 featurizes itself when 01's cache is not there yet)
 SMOKE_CHAINS = ("01,02,03,04", "05,06,07")
+#: the four-class folder run of the image notebooks (test_own_data): small images, notebook 03's
+#: plain path (what a GPU runs: fine-tuning on images, no cached maps), notebook 02's "what helps"
+#: study on tiny data
+SMALL_IMAGES = {"IMAGE_SIZE": 64, "TILE_SIZE": 64, "BATCH_SIZE": 16, "VALIDATION_FRACTION": 0.3}
+FOUR_CLASS_OVERRIDES = {
+    **SMALL_IMAGES,
+    "CACHE_FROZEN_MAPS": False,
+    "FINE_TUNE_FROM": "block_12_add",
+    "TTA_VIEWS": 1,
+    "STUDY_WHAT_HELPS": True,
+    "VARIANTS": {
+        "64 px, last layer": [[64, "last", 1]],
+        "96 px, last layer, TTA x2": [[96, "last", 2]],
+        "96 px, last + block_13": [[96, "last", 1], [96, "block_13_expand_relu", 1]],
+    },
+}
+
+
+def shape_image(kind: str, rng, size: int = 64):
+    """A grey or colour picture of one shape kind (disks,
+    squares, crosses, stripes) at a random place and size."""
+    import cv2
+    import numpy as np
+
+    image = np.full((size, size, 3), rng.integers(20, 60), np.uint8)
+    centre, radius = rng.integers(20, 44, 2), int(rng.integers(8, 16))
+    colour = tuple(int(c) for c in rng.integers(150, 255, 3))
+    low, high = (tuple(int(c) for c in centre + d) for d in (-radius, radius))
+    if kind == "disks":
+        cv2.circle(image, tuple(int(c) for c in centre), radius, colour, -1)
+    elif kind == "squares":
+        cv2.rectangle(image, low, high, colour, -1)
+    elif kind == "crosses":
+        cv2.line(image, low, high, colour, 4)
+        cv2.line(image, (low[0], high[1]), (high[0], low[1]), colour, 4)
+    else:
+        image[:: int(rng.integers(4, 8))] = colour
+    return image
+
+
+def make_shape_folder(
+    root: Path, per_class: int, kinds=("crosses", "disks", "squares", "stripes")
+) -> Path:
+    """A folder of ``per_class`` shape pictures per class, one subfolder per kind."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    for kind in kinds:
+        (root / kind).mkdir(parents=True)
+        for n in range(per_class):
+            cv2.imwrite(str(root / kind / f"{kind}_{n:02d}.png"), shape_image(kind, rng))
+    return root
+
+
+@pytest.fixture
+def shape_folder():
+    """A maker of image folders: ``shape_folder(root, per_class=...)`` -> root."""
+    return make_shape_folder
+
+
+@pytest.fixture
+def small_images() -> dict:
+    """Notebook parameters that keep a run on a user's folder small."""
+    return dict(SMALL_IMAGES)
+
+
+#: the fixtures that wait for a run of ``series_runs``
+RUN_FIXTURES = {"smoke_series", "four_class_run"}
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that read a notebook run go last, in their order: the others run meanwhile."""
+    items.sort(key=lambda item: bool(RUN_FIXTURES & set(item.fixturenames)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def series_runs(request, tmp_path_factory) -> dict[str, Future]:
+    """The notebook runs this session's tests need (the smoke chains, the four-class folder run),
+    started at the session's start, one process each, while the other tests run beside them: the
+    kernels' serial stretches leave a core free. Name -> future of the run's output folder."""
+    needed = {name for item in request.session.items for name in item.fixturenames}
+    root = tmp_path_factory.mktemp("series")
+    jobs = {}
+    if "smoke_series" in needed:
+        jobs.update({chain: ("smoke", chain, root / "smoke", {}, None) for chain in SMOKE_CHAINS})
+    if "four_class_run" in needed:
+        folder = make_shape_folder(root / "shapes", per_class=16)
+        jobs["four classes"] = (
+            "smoke",
+            "01,02,03,04,06",
+            root / "four-classes",
+            FOUR_CLASS_OVERRIDES,
+            f"folder:{folder}",
+        )
+    if not jobs:
+        yield {}
+        return
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process that loaded TensorFlow
+    with ProcessPoolExecutor(len(jobs), mp_context=spawn) as pool:
+        # the runs' own cache, inherited as each process starts: the tests that damage cache
+        # files beside them never touch a file a kernel reads
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(CACHE_DIR_ENV, str(fresh_cache(root / "cache")))
+            futures = {
+                name: pool.submit(
+                    run_series,
+                    profile,
+                    chain,
+                    output,
+                    overrides=overrides,
+                    dataset=dataset,
+                    progress=False,
+                )
+                for name, (profile, chain, output, overrides, dataset) in jobs.items()
+            }
+        yield futures
 
 
 @pytest.fixture(scope="session")
-def smoke_series(tmp_path_factory) -> Path:
+def smoke_series(series_runs) -> Path:
     """The whole series run once under the smoke profile: the folder of executed notebooks."""
-    output_dir = tmp_path_factory.mktemp("smoke") / "outputs"
-    spawn = multiprocessing.get_context("spawn")  # no fork of a process that loaded TensorFlow
-    with ProcessPoolExecutor(len(SMOKE_CHAINS), mp_context=spawn) as pool:
-        chains = [
-            pool.submit(run_series, "smoke", chain, output_dir, progress=False)
-            for chain in SMOKE_CHAINS
-        ]
-        for chain in chains:
-            chain.result()
+    output_dir = {series_runs[chain].result() for chain in SMOKE_CHAINS}.pop()
     write_report(output_dir, title="Results (smoke profile)")
     return output_dir
 
@@ -61,6 +170,13 @@ def smoke_series(tmp_path_factory) -> Path:
 def smoke_results(smoke_series) -> dict:
     """Every notebook's recorded results of that run."""
     return json.loads((smoke_series / "results.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def four_class_run(series_runs) -> Path:
+    """The image notebooks (01-04, 06) run on a four-class folder of shapes with
+    ``FOUR_CLASS_OVERRIDES``: the folder of executed notebooks."""
+    return series_runs["four classes"].result()
 
 
 def make_shortcut_maps(n: int = 240, grid: int = 4, channels: int = 8, seed: int = 0):

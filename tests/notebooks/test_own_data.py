@@ -8,7 +8,6 @@ import json
 import re
 from pathlib import Path
 
-import cv2
 import keras
 import nbformat
 import numpy as np
@@ -22,65 +21,6 @@ ELPV_ONLY = re.compile(
     r"solar|defective|functional|module.type|\bmono\b|\bpoly\b|Deitsch|VGG19|SVM|expert|elpv|ELPV|\bp=",
     re.IGNORECASE,
 )
-SMALL = {"IMAGE_SIZE": 64, "TILE_SIZE": 64, "BATCH_SIZE": 16, "VALIDATION_FRACTION": 0.3}
-#: notebook 03's plain path (what a GPU runs): fine-tuning on images, no cached maps
-PLAIN_03 = {"CACHE_FROZEN_MAPS": False, "FINE_TUNE_FROM": "block_12_add", "TTA_VIEWS": 1}
-#: notebook 02's "what helps" study on tiny data: sizes, test-time views, layers
-STUDY_02 = {
-    "STUDY_WHAT_HELPS": True,
-    "VARIANTS": {
-        "64 px, last layer": [[64, "last", 1]],
-        "96 px, last layer, TTA x2": [[96, "last", 2]],
-        "96 px, last + block_13": [[96, "last", 1], [96, "block_13_expand_relu", 1]],
-    },
-}
-
-
-def shape_image(kind: str, rng: np.random.Generator, size: int = 64) -> np.ndarray:
-    """A grey or colour picture of one shape kind (disk,
-    square, cross, stripes) at a random place and size."""
-    image = np.full((size, size, 3), rng.integers(20, 60), np.uint8)
-    centre, radius = rng.integers(20, 44, 2), int(rng.integers(8, 16))
-    colour = tuple(int(c) for c in rng.integers(150, 255, 3))
-    if kind == "disks":
-        cv2.circle(image, tuple(int(c) for c in centre), radius, colour, -1)
-    elif kind == "squares":
-        cv2.rectangle(
-            image,
-            tuple(int(c) for c in centre - radius),
-            tuple(int(c) for c in centre + radius),
-            colour,
-            -1,
-        )
-    elif kind == "crosses":
-        cv2.line(
-            image,
-            tuple(int(c) for c in centre - radius),
-            tuple(int(c) for c in centre + radius),
-            colour,
-            4,
-        )
-        cv2.line(
-            image,
-            (int(centre[0] - radius), int(centre[1] + radius)),
-            (int(centre[0] + radius), int(centre[1] - radius)),
-            colour,
-            4,
-        )
-    else:
-        image[:: int(rng.integers(4, 8))] = colour
-    return image
-
-
-def make_folder(
-    root: Path, per_class: int, kinds=("crosses", "disks", "squares", "stripes")
-) -> Path:
-    rng = np.random.default_rng(3)
-    for kind in kinds:
-        (root / kind).mkdir(parents=True)
-        for n in range(per_class):
-            cv2.imwrite(str(root / kind / f"{kind}_{n:02d}.png"), shape_image(kind, rng))
-    return root
 
 
 def outputs_text(path: Path) -> str:
@@ -102,16 +42,8 @@ def outputs_text(path: Path) -> str:
 
 
 @pytest.mark.notebook
-def test_a_four_class_folder_runs_every_image_notebook_about_itself(tmp_path):
-    folder = make_folder(tmp_path / "shapes", per_class=16)
-    output_dir = run_series(
-        "smoke",
-        "01,02,03,04,06",
-        tmp_path / "outputs",
-        overrides={**SMALL, **PLAIN_03, **STUDY_02},
-        dataset=f"folder:{folder}",
-        progress=False,
-    )
+def test_a_four_class_folder_runs_every_image_notebook_about_itself(four_class_run):
+    output_dir = four_class_run
     results = json.loads((output_dir / "results.json").read_text())
     assert set(results) == {"01", "02", "03", "04", "06"}
     assert (
@@ -140,7 +72,9 @@ def test_a_four_class_folder_runs_every_image_notebook_about_itself(tmp_path):
     assert "target class: 'stripes', the last of" in outputs_text(
         output_dir / "04_class_activation_maps.ipynb"
     )
-    assert results["02"]["chosen_features"] in STUDY_02["VARIANTS"]  # chosen by the study
+    notebook_02 = nbformat.read(output_dir / "02_gradient_boosted_baseline.ipynb", as_version=4)
+    variants = notebook_02.metadata.papermill.parameters["VARIANTS"]
+    assert results["02"]["chosen_features"] in variants  # chosen by the study
     assert results["03"]["reloaded_same_predictions"] is True
     assert_only_the_top_was_fine_tuned(output_dir / "models", "folder-shapes")
 
@@ -173,15 +107,15 @@ def assert_only_the_top_was_fine_tuned(models: Path, name: str) -> None:
     ],
 )
 def test_a_two_image_per_class_folder_is_refused_in_one_sentence_before_any_work(
-    tmp_path, number, sentence
+    tmp_path, shape_folder, small_images, number, sentence
 ):
-    folder = make_folder(tmp_path / "tiny", per_class=2)
+    folder = shape_folder(tmp_path / "tiny", per_class=2)
     with pytest.raises(RunFailed) as failure:
         run_series(
             "smoke",
             number,
             tmp_path / "outputs",
-            overrides=SMALL,
+            overrides=small_images,
             dataset=f"folder:{folder}",
             progress=False,
         )
@@ -190,11 +124,13 @@ def test_a_two_image_per_class_folder_is_refused_in_one_sentence_before_any_work
 
 
 @pytest.mark.notebook
-def test_notebook_01_runs_on_two_images_per_class_and_skips_a_corrupt_file(tmp_path):
-    folder = make_folder(tmp_path / "tiny", per_class=2)
+def test_notebook_01_runs_on_two_images_per_class_and_skips_a_corrupt_file(
+    tmp_path, shape_folder, small_images
+):
+    folder = shape_folder(tmp_path / "tiny", per_class=2)
     (folder / "disks" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated, not an image")
     # too few images for t-SNE: skipped with a sentence, not an error
-    overrides = {**SMALL, "RUN_TSNE": True}
+    overrides = {**small_images, "RUN_TSNE": True}
     output_dir = run_series(
         "smoke",
         "01",
