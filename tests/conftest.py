@@ -122,18 +122,19 @@ def series_runs(request, tmp_path_factory) -> dict[str, Future]:
     kernels' serial stretches leave a core free. Name -> future of the run's output folder."""
     needed = {name for item in request.session.items for name in item.fixturenames}
     root = tmp_path_factory.mktemp("series")
-    jobs = {}
+    jobs = {}  # name -> run_series arguments (every run is of the smoke profile)
     if "smoke_series" in needed:
-        jobs.update({chain: ("smoke", chain, root / "smoke", {}, None) for chain in SMOKE_CHAINS})
+        jobs.update(
+            {chain: {"selection": chain, "output_dir": root / "smoke"} for chain in SMOKE_CHAINS}
+        )
     if "four_class_run" in needed:
         folder = make_shape_folder(root / "shapes", per_class=16)
-        jobs["four classes"] = (
-            "smoke",
-            "01,02,03,04,06",
-            root / "four-classes",
-            FOUR_CLASS_OVERRIDES,
-            f"folder:{folder}",
-        )
+        jobs["four classes"] = {
+            "selection": "01,02,03,04,06",
+            "output_dir": root / "four-classes",
+            "overrides": FOUR_CLASS_OVERRIDES,
+            "dataset": f"folder:{folder}",
+        }
     if not jobs:
         yield {}
         return
@@ -144,16 +145,8 @@ def series_runs(request, tmp_path_factory) -> dict[str, Future]:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv(CACHE_DIR_ENV, str(fresh_cache(root / "cache")))
             futures = {
-                name: pool.submit(
-                    run_series,
-                    profile,
-                    chain,
-                    output,
-                    overrides=overrides,
-                    dataset=dataset,
-                    progress=False,
-                )
-                for name, (profile, chain, output, overrides, dataset) in jobs.items()
+                name: pool.submit(run_series, "smoke", progress=False, **arguments)
+                for name, arguments in jobs.items()
             }
         yield futures
 
@@ -161,7 +154,7 @@ def series_runs(request, tmp_path_factory) -> dict[str, Future]:
 @pytest.fixture(scope="session")
 def smoke_series(series_runs) -> Path:
     """The whole series run once under the smoke profile: the folder of executed notebooks."""
-    output_dir = {series_runs[chain].result() for chain in SMOKE_CHAINS}.pop()
+    *_, output_dir = [series_runs[chain].result() for chain in SMOKE_CHAINS]  # one folder
     write_report(output_dir, title="Results (smoke profile)")
     return output_dir
 
