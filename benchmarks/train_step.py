@@ -8,8 +8,10 @@ workshop) and notebook 04's mosaic model (above ``block_15_add``, 288-px mosaics
 process and in interleaved rounds (the best round kept, so a noisy machine affects every arm
 alike): the forward pass, forward and backward, and the whole ``train_on_batch`` step (the rest is
 the optimizer and Keras' overhead), plus the input pipeline (one ``ViewSampler`` batch), under
-float32 and ``mixed_bfloat16`` with and without XLA (``jit_compile=True``). Images/s of the whole
-step and each arm's ratio against float32 are recorded with the machine and its bf16/VNNI flags.
+float32 and ``mixed_bfloat16`` with and without XLA (``jit_compile=True``), and with the frozen
+BatchNorm folded into the convolutions (``helpers.models.folding``) in float32 and with bfloat16
+ordinary convolutions. Images/s of the whole step and each arm's ratio against float32 are recorded
+with the machine and its bf16/VNNI flags.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from helpers.models.folding import fold_frozen_batchnorm  # noqa: E402
 from helpers.models.gap import build_gap_classifier, split_at  # noqa: E402
 from helpers.models.runtime import cpu_flags  # noqa: E402
 from helpers.models.training import ViewSampler  # noqa: E402
@@ -36,17 +39,20 @@ SETTINGS = {
     "03_workshop": (160, "block_12_add", 2, 32),
     "04_mosaics": (288, "block_15_add", 2, 32),
 }
-#: arm -> (Keras dtype policy, jit_compile)
+#: arm -> (Keras dtype policy, jit_compile, folding precision or None: BatchNorm not folded)
 ARMS = {
-    "float32": ("float32", False),
-    "bfloat16": ("mixed_bfloat16", False),
-    "float32_xla": ("float32", True),
-    "bfloat16_xla": ("mixed_bfloat16", True),
+    "float32": ("float32", False, None),
+    "bfloat16": ("mixed_bfloat16", False, None),
+    "float32_xla": ("float32", True, None),
+    "bfloat16_xla": ("mixed_bfloat16", True, None),
+    "folded": ("float32", False, "float32"),
+    "folded_bfloat16": ("float32", False, "bfloat16"),
 }
 
 
-def upper_part(setting: str, policy: str, jit: bool) -> keras.Model:
-    """The trainable upper part of ``setting`` under ``policy``, compiled as the notebooks do."""
+def upper_part(setting: str, policy: str, jit: bool, fold: str | None) -> keras.Model:
+    """The trainable upper part of ``setting`` under ``policy`` (its frozen BatchNorm folded at
+    precision ``fold`` unless None), compiled as the notebooks do."""
     size, cut, classes, _ = SETTINGS[setting]
     keras.mixed_precision.set_global_policy(policy)
     try:
@@ -57,6 +63,8 @@ def upper_part(setting: str, policy: str, jit: bool) -> keras.Model:
         _, upper = split_at(model, cut)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    if fold is not None:
+        upper = fold_frozen_batchnorm(upper, fold)
     upper.compile(keras.optimizers.Adam(1e-4), "categorical_crossentropy", jit_compile=jit)
     return upper
 
@@ -72,8 +80,8 @@ def best_seconds(run, steps: int) -> float:
 
 def measure(setting: str, arm: str, steps: int) -> dict[str, float]:
     """Seconds per batch of the forward pass, forward + backward, the whole step and the input."""
-    policy, jit = ARMS[arm]
-    model = upper_part(setting, policy, jit)
+    policy, jit, fold = ARMS[arm]
+    model = upper_part(setting, policy, jit, fold)
     batch = SETTINGS[setting][3]
     shape = model.input_shape[1:]
     rng = np.random.default_rng(0)
@@ -107,10 +115,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--output", default=None)
+    parser.add_argument("--arms", default=",".join(ARMS))
     args = parser.parse_args(argv)
     settings = args.settings.split(",")
     flags = cpu_flags()
-    arms = [arm for arm in ARMS if "bfloat16" not in arm or "avx512_bf16" in flags]
+    arms = [a for a in args.arms.split(",") if "bfloat16" not in a or "avx512_bf16" in flags]
     best: dict[str, dict[str, dict[str, float]]] = {s: {} for s in settings}
     for _ in range(args.rounds):
         for setting in settings:
