@@ -17,8 +17,10 @@ with the machine and its bf16/VNNI flags.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -31,6 +33,7 @@ from helpers.models.folding import fold_frozen_batchnorm  # noqa: E402
 from helpers.models.gap import build_gap_classifier, split_at  # noqa: E402
 from helpers.models.runtime import cpu_flags  # noqa: E402
 from helpers.models.training import ViewSampler  # noqa: E402
+from helpers.report.records import git  # noqa: E402
 from helpers.report.results import machine_description  # noqa: E402
 
 #: name -> (image size, cut layer, classes, batch size): the steps the notebooks train
@@ -129,6 +132,9 @@ def main(argv: list[str] | None = None) -> dict:
                 if kept is None or seconds["step"] < kept["step"]:
                     best[setting][arm] = seconds
     record = {
+        "command": " ".join(["python benchmarks/train_step.py", *(argv or sys.argv[1:])]),
+        "commit": git("rev-parse", "HEAD"),
+        "date": datetime.date.today().isoformat(),
         "machine": machine_description(),
         "cpu_flags": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16"}),
         "threads": {

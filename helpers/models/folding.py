@@ -4,9 +4,8 @@ A frozen BatchNormalization layer (``trainable = False``: Keras 3 runs it in inf
 fixed affine map per channel, ``y = x * scale + shift`` with
 ``scale = gamma / sqrt(variance + eps)`` and ``shift = beta - mean * scale``. After a convolution
 it folds into that convolution: ``conv(x, W * scale) + shift`` computes the same thing in one pass
-instead of three (the
-multiplication, the addition and their gradients). ``FoldedConv`` keeps the original convolution
-and BatchNorm as its sublayers and reads their variables at every call, so
+instead of three (the multiplication, the addition and their gradients). ``FoldedConv`` keeps the
+original convolution and BatchNorm as its sublayers and reads their variables at every call, so
 
 - training the folded model trains the original model's kernels in place (the same variables, and
   the same parametrization: the optimizer still sees ``W``, scaled at each call as before);
