@@ -159,6 +159,18 @@ def fold_frozen_batchnorm(model: keras.Model, precision: str = "auto") -> keras.
     return clone
 
 
+def training_precision(model: keras.Model) -> str:
+    """What ``model`` trains in, in words: its dtype policy, and what folding did to it."""
+    policy = model.dtype_policy.name
+    if not hasattr(model, "folded_pairs"):
+        return f"the {policy} policy, BatchNorm not folded"
+    convolutions = "bfloat16" if model.folded_precision == "bfloat16" else "float32"
+    return (
+        f"the {policy} policy, {model.folded_pairs} frozen BatchNorm layers folded into "
+        f"{convolutions} convolutions (depthwise ones in float32)"
+    )
+
+
 def _history_layers(tree) -> list[str]:
     """The layer names of every ``keras_history`` in a (nested) piece of a model config."""
     if isinstance(tree, dict):

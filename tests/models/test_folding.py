@@ -10,6 +10,7 @@ from helpers.models.folding import (
     fold_frozen_batchnorm,
     foldable_pairs,
     resolve_precision,
+    training_precision,
 )
 
 RNG = np.random.default_rng(0)
@@ -110,3 +111,13 @@ def test_precision_is_chosen_from_the_cpu_flags(monkeypatch):
     assert resolve_precision("bfloat16") == "bfloat16"
     with pytest.raises(ValueError, match="unknown precision 'float16'"):
         resolve_precision("float16")
+
+
+def test_training_precision_says_what_folding_did():
+    model = small_model()
+    assert training_precision(model) == "the float32 policy, BatchNorm not folded"
+    folded = fold_frozen_batchnorm(model, "bfloat16")
+    assert training_precision(folded) == (
+        "the float32 policy, 3 frozen BatchNorm layers folded into bfloat16 convolutions "
+        "(depthwise ones in float32)"
+    )
