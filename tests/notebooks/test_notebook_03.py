@@ -7,6 +7,7 @@ import pytest
 
 from helpers.data.catalog import load_dataset
 from helpers.data.datasets import split_indices, stratified_sample
+from helpers.models.folding import FoldedConv
 from helpers.runner import PROFILES
 
 
@@ -52,6 +53,10 @@ def test_saved_model_reloads_with_the_same_predictions(notebook_03):
     first, second = model.predict(images, verbose=0), again.predict(images, verbose=0)
     np.testing.assert_allclose(first, second, atol=1e-6)
     np.testing.assert_allclose(first.sum(axis=1), 1.0, atol=1e-5)
-    assert (output_dir / "models" / "elpv_head_only.keras").exists() and (
-        output_dir / "models" / "elpv_checkpoint.keras"
-    ).exists()
+    assert (output_dir / "models" / "elpv_head_only.keras").exists()
+    # the best epoch's upper part, trained with its frozen BatchNorm folded into the convolutions
+    checkpoint = keras.models.load_model(output_dir / "models" / "elpv_checkpoint.keras")
+    assert sum(isinstance(layer, FoldedConv) for layer in checkpoint.layers) > 0
+    assert not any(
+        isinstance(layer, keras.layers.BatchNormalization) for layer in checkpoint.layers
+    )
