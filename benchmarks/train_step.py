@@ -9,18 +9,23 @@ process and in interleaved rounds (the best round kept, so a noisy machine affec
 alike): the forward pass, forward and backward, and the whole ``train_on_batch`` step (the rest is
 the optimizer and Keras' overhead), plus the input pipeline (one ``ViewSampler`` batch), under
 float32 and ``mixed_bfloat16`` with and without XLA (``jit_compile=True``), and with the frozen
-BatchNorm folded into the convolutions (``helpers.models.folding``) in float32 and with bfloat16
-ordinary convolutions. Images/s of the whole step and each arm's ratio against float32 are recorded
-with the machine and its bf16/VNNI flags.
+BatchNorm folded into the convolutions (``helpers.models.folding``), computed in float32 or in
+bfloat16. Images/s of the whole step and each arm's ratio against float32 are recorded with the
+machine and its bf16/VNNI flags. ``--by-op`` also traces forward + backward of each arm with
+TensorFlow's profiler and records each op type's share of the summed op time (shares, because
+ops on the two cores overlap): which kernels are left to speed up.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
+import glob
 import json
 import os
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -113,6 +118,45 @@ def measure(setting: str, arm: str, steps: int) -> dict[str, float]:
     }
 
 
+def op_shares(setting: str, arm: str, steps: int, top: int = 12) -> dict[str, float]:
+    """Each op type's share of the op time of forward + backward under ``arm``, from a trace of
+    ``steps`` batches (the ``top`` largest, the rest summed as ``other``)."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    policy, jit, fold = ARMS[arm]
+    model = upper_part(setting, policy, jit, fold)
+    batch, classes = SETTINGS[setting][3], SETTINGS[setting][2]
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.uniform(0, 6, (batch, *model.input_shape[1:])).astype("float32"))
+    y = np.eye(classes, dtype="float32")[rng.integers(0, classes, batch)]
+
+    @tf.function(jit_compile=jit)
+    def forward_backward():
+        with tf.GradientTape() as tape:
+            loss = keras.losses.categorical_crossentropy(y, model(x, training=True))
+        return tape.gradient(loss, model.trainable_weights)
+
+    forward_backward()
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            forward_backward()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        with open(glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)[0], "rb") as f:
+            space.ParseFromString(f.read())
+    totals: collections.Counter = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events if line.name.startswith("tf_Compute") else []:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" in name and "::" not in name:  # "op name:OpType", one per kernel run
+                    totals[name.rsplit(":", 1)[1]] += event.duration_ps
+    total = sum(totals.values())
+    shares = {op: t / total for op, t in totals.most_common(top)}
+    return {**shares, "other": 1.0 - sum(shares.values())}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=12)
@@ -120,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--output", default=None)
     parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--by-op", action="store_true", help="also trace each arm's op types")
     args = parser.parse_args(argv)
     settings = args.settings.split(",")
     flags = cpu_flags()
@@ -132,6 +177,9 @@ def main(argv: list[str] | None = None) -> dict:
                 kept = best[setting].get(arm)
                 if kept is None or seconds["step"] < kept["step"]:
                     best[setting][arm] = seconds
+    by_op = {}
+    if args.by_op:
+        by_op = {s: {arm: op_shares(s, arm, args.steps) for arm in arms} for s in settings}
     record = {
         "command": " ".join(["python benchmarks/train_step.py", *(argv or sys.argv[1:])]),
         "commit": git("rev-parse", "HEAD"),
@@ -144,6 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
         },
         "seconds_per_batch": best,
+        **({"forward_backward_op_shares": by_op} if args.by_op else {}),
         "images_per_s": {
             s: {arm: SETTINGS[s][3] / t["step"] for arm, t in arms_.items()}
             for s, arms_ in best.items()

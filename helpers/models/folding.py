@@ -11,13 +11,15 @@ original convolution and BatchNorm as its sublayers and reads their variables at
   the same parametrization: the optimizer still sees ``W``, scaled at each call as before);
 - the BatchNorm statistics stay where they were: recalibrating them later changes the folded model.
 
-``precision="bfloat16"`` also runs the ordinary (non-depthwise) folded convolutions in bfloat16
-with float32 inputs, outputs and weights; depthwise convolutions stay float32. Measured on the
-2-core AMD EPYC with ``avx512_bf16`` (``benchmarks/train_step.py``): oneDNN runs bfloat16 1x1
-convolutions about 1.9 times faster, while its bfloat16 depthwise backward pass and element-wise
-ops were slower than float32, which is why Keras' whole-model ``mixed_bfloat16`` policy lost there.
-``precision="auto"`` picks bfloat16 on a CPU with native bfloat16 instructions and no visible GPU,
-float32 elsewhere.
+``precision="bfloat16"`` runs the folded part in bfloat16 the way Keras' ``mixed_bfloat16`` policy
+does (weights float32, computations bfloat16): the folded convolutions and the layers between them
+(ReLU, additions, padding), so activations and their gradients stay bfloat16 from one convolution
+to the next; pooling and the head stay float32. The one exception, measured on the 2-core AMD EPYC
+with ``avx512_bf16`` (``benchmarks/train_step.py --by-op``): oneDNN's bfloat16 input gradient of a
+strided depthwise convolution is 10 to 20 times slower than its float32 one, which alone made the
+whole-model policy lose to float32 there, so those two layers of MobileNetV2's upper blocks compute
+in float32. ``precision="auto"`` picks bfloat16 on a CPU with native bfloat16 instructions and no
+visible GPU, float32 elsewhere.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from helpers.models.runtime import cpu_flags
 PRECISIONS = ("auto", "float32", "bfloat16")
 _NATIVE_BF16 = {"avx512_bf16", "amx_bf16"}
 _CONVOLUTIONS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
+#: weightless layers between convolutions that follow the folded part into bfloat16
+_BETWEEN_CONVOLUTIONS = (keras.layers.ReLU, keras.layers.Add, keras.layers.ZeroPadding2D)
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 def resolve_precision(precision: str = "auto") -> str:
@@ -48,14 +53,15 @@ def resolve_precision(precision: str = "auto") -> str:
 @keras.saving.register_keras_serializable(package="helpers")
 class FoldedConv(keras.layers.Layer):
     """``norm(conv(x))`` in one convolution, for a frozen ``norm`` after a linear ``conv``
-    (``Conv2D`` or ``DepthwiseConv2D``, channels last), sharing both layers' variables."""
+    (``Conv2D`` or ``DepthwiseConv2D``, channels last), sharing both layers' variables; it computes
+    in its own dtype policy (``dtype``, the convolution's by default; under a mixed policy Keras
+    reads the kernel in the compute dtype, the BatchNorm statistics in float32)."""
 
-    def __init__(self, conv, norm, compute_precision: str = "float32", **kwargs):
+    def __init__(self, conv, norm, **kwargs):
         kwargs.setdefault("name", f"{conv.name}_folded")
         kwargs.setdefault("dtype", conv.dtype_policy)
         super().__init__(**kwargs)
         self.conv, self.norm = conv, norm
-        self.compute_precision = compute_precision
 
     def build(self, input_shape):
         if not self.conv.built:
@@ -73,19 +79,20 @@ class FoldedConv(keras.layers.Layer):
             shift = shift + ops.cast(norm.beta, "float32")
         if conv.use_bias:
             shift = shift + ops.cast(conv.bias, "float32") * scale
-        kernel = ops.cast(conv.kernel, "float32")
+        kernel, dtype = ops.cast(conv.kernel, "float32"), self.compute_dtype
         if isinstance(conv, keras.layers.DepthwiseConv2D):
-            kernel = kernel * ops.reshape(scale, kernel.shape[2:])
+            # oneDNN's bfloat16 input gradient of a strided depthwise convolution is 10-20 times
+            # slower than its float32 one (docs/performance.md): those compute in float32
+            dtype = "float32" if max(conv.strides) > 1 else dtype
             outputs = ops.depthwise_conv(
-                inputs,
-                ops.cast(kernel, self.compute_dtype),
+                ops.cast(inputs, dtype),
+                ops.cast(kernel * ops.reshape(scale, kernel.shape[2:]), dtype),
                 strides=conv.strides,
                 padding=conv.padding,
                 data_format=conv.data_format,
                 dilation_rate=conv.dilation_rate,
             )
         else:
-            dtype = "bfloat16" if self.compute_precision == "bfloat16" else self.compute_dtype
             outputs = conv.convolution_op(ops.cast(inputs, dtype), ops.cast(kernel * scale, dtype))
         return ops.cast(outputs, self.compute_dtype) + ops.cast(shift, self.compute_dtype)
 
@@ -97,7 +104,6 @@ class FoldedConv(keras.layers.Layer):
             **super().get_config(),
             "conv": keras.saving.serialize_keras_object(self.conv),
             "norm": keras.saving.serialize_keras_object(self.norm),
-            "compute_precision": self.compute_precision,
         }
 
     @classmethod
@@ -145,14 +151,22 @@ def fold_frozen_batchnorm(model: keras.Model, precision: str = "auto") -> keras.
     model fits ``model``. ``precision``: see the module docstring; the folded model's
     ``folded_precision`` and ``folded_pairs`` say what was done."""
     chosen = resolve_precision(precision)
+    policy = _POLICIES[chosen]
     pairs = foldable_pairs(model)
-    norms = {conv: model.get_layer(norm) for norm, conv in pairs.items()}
-    folded = {conv: FoldedConv(model.get_layer(conv), norm, chosen) for conv, norm in norms.items()}
+    folded = {
+        conv: FoldedConv(model.get_layer(conv), model.get_layer(norm), dtype=policy)
+        for norm, conv in pairs.items()
+    }
+    between = {
+        layer.name: type(layer).from_config({**layer.get_config(), "dtype": policy})
+        for layer in model.layers
+        if isinstance(layer, _BETWEEN_CONVOLUTIONS) and chosen != "float32"
+    }
 
     def call(layer, *args, **kwargs):
         if layer.name in pairs:
             return args[0]
-        return folded.get(layer.name, layer)(*args, **kwargs)
+        return folded.get(layer.name, between.get(layer.name, layer))(*args, **kwargs)
 
     clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
     clone.folded_precision, clone.folded_pairs = chosen, len(pairs)
@@ -164,10 +178,10 @@ def training_precision(model: keras.Model) -> str:
     policy = model.dtype_policy.name
     if not hasattr(model, "folded_pairs"):
         return f"the {policy} policy, BatchNorm not folded"
-    convolutions = "bfloat16" if model.folded_precision == "bfloat16" else "float32"
+    computed = {"float32": "float32", "bfloat16": "bfloat16 (weights in float32)"}
     return (
-        f"the {policy} policy, {model.folded_pairs} frozen BatchNorm layers folded into "
-        f"{convolutions} convolutions (depthwise ones in float32)"
+        f"the {policy} policy, {model.folded_pairs} frozen BatchNorm layers folded into their "
+        f"convolutions, computed in {computed[model.folded_precision]} up to the pooling"
     )
 
 
