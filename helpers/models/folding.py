@@ -118,26 +118,25 @@ def foldable_pairs(model: keras.Model) -> dict[str, str]:
     """BatchNorm layer name -> the convolution it folds into: every frozen, channels-last
     BatchNormalization whose only input is a linear convolution whose only consumer it is."""
     layers = {layer.name: layer for layer in model.layers}
-    config = model.get_config()
-    sources: dict[str, list[str]] = {}
+    calls = _layer_calls(model)
     consumers: dict[str, int] = {}
-    for entry in config["layers"]:
-        nodes = entry["inbound_nodes"]
-        sources[entry["name"]] = _history_layers(nodes[0]) if len(nodes) == 1 else []
-        for source in _history_layers(nodes):
+    for sources in [
+        *(s for calls_of in calls.values() for s in calls_of),
+        _producers(model.outputs),
+    ]:
+        for source in sources:
             consumers[source] = consumers.get(source, 0) + 1
-    for source in _history_layers(config["output_layers"]):
-        consumers[source] = consumers.get(source, 0) + 1
     pairs = {}
-    for name, inputs in sources.items():
+    for name, calls_of in calls.items():
         norm = layers.get(name)
         if not isinstance(norm, keras.layers.BatchNormalization) or norm.trainable:
             continue
-        if norm.axis not in (-1, 3) or len(inputs) != 1 or consumers.get(inputs[0]) != 1:
+        if norm.axis not in (-1, 3) or len(calls_of) != 1 or len(calls_of[0]) != 1:
             continue
-        conv = layers.get(inputs[0])
+        conv = layers.get(calls_of[0][0])
         if (
             isinstance(conv, _CONVOLUTIONS)
+            and consumers.get(conv.name) == 1
             and conv.data_format == "channels_last"
             and conv.activation is keras.activations.linear
         ):
@@ -185,14 +184,24 @@ def training_precision(model: keras.Model) -> str:
     )
 
 
-def _history_layers(tree) -> list[str]:
-    """The layer names of every ``keras_history`` in a (nested) piece of a model config."""
-    if isinstance(tree, dict):
-        if tree.get("class_name") == "__keras_tensor__":
-            return [tree["config"]["keras_history"][0]]
-        return [name for value in tree.values() for name in _history_layers(value)]
-    if isinstance(tree, list | tuple):
-        if len(tree) == 3 and isinstance(tree[0], str) and isinstance(tree[1], int):
-            return [tree[0]]  # an output layer entry: [name, node index, tensor index]
-        return [name for value in tree for name in _history_layers(value)]
-    return []
+def _producers(tensors) -> list[str]:
+    """The names of the layers that produced ``tensors``."""
+    return [tensor._keras_history.operation.name for tensor in tensors]
+
+
+def _layer_calls(model: keras.Model) -> dict[str, list[list[str]]]:
+    """Layer name -> for each of its calls in ``model``'s graph, the layers feeding it: walked
+    back from the outputs, so calls of shared layers in other models do not count."""
+    inputs = {id(tensor) for tensor in model.inputs}
+    calls: dict[str, list[list[str]]] = {}
+    seen, stack = set(), list(model.outputs)
+    while stack:
+        tensor = stack.pop()
+        layer, node_index, _ = tensor._keras_history
+        if id(tensor) in inputs or (layer.name, node_index) in seen:
+            continue
+        seen.add((layer.name, node_index))
+        feeding = layer._inbound_nodes[node_index].input_tensors
+        calls.setdefault(layer.name, []).append(_producers(feeding))
+        stack.extend(feeding)
+    return calls

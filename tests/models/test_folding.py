@@ -1,5 +1,7 @@
 """Frozen BatchNorm folded into convolutions: the same outputs and the same variables."""
 
+from functools import partial
+
 import keras
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from helpers.models.folding import (
     resolve_precision,
     training_precision,
 )
+from helpers.models.pooling import PoolClassMap
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(4, 8, 8, 3)).astype("float32")
@@ -67,6 +70,16 @@ def test_trainable_norms_shared_convolutions_and_activated_convolutions_stay():
     model = keras.Model(inputs, outputs)
     assert foldable_pairs(model) == {}
     np.testing.assert_allclose(fold_frozen_batchnorm(model, "float32")(X), model(X), atol=1e-6)
+
+
+def test_layers_that_do_not_serialize_and_calls_in_other_models_do_not_matter():
+    model = small_model()
+    maps = model.get_layer("project_bn").output
+    pooled = PoolClassMap(partial(keras.ops.max, axis=(1, 2)))(maps[..., :1])  # no get_config
+    upper = keras.Model(model.get_layer("dw").input, pooled)  # "dw" is called in model too
+    assert foldable_pairs(upper) == {"dw_bn": "dw", "project_bn": "project"}
+    x = RNG.normal(size=(4, 8, 8, 6)).astype("float32")
+    np.testing.assert_allclose(fold_frozen_batchnorm(upper, "float32")(x), upper(x), atol=1e-5)
 
 
 def test_training_the_folded_model_trains_the_original():
