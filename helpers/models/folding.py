@@ -12,14 +12,14 @@ original convolution and BatchNorm as its sublayers and reads their variables at
 - the BatchNorm statistics stay where they were: recalibrating them later changes the folded model.
 
 ``precision="bfloat16"`` runs the folded part in bfloat16 the way Keras' ``mixed_bfloat16`` policy
-does (weights float32, computations bfloat16): the folded convolutions and the layers between them
-(ReLU, additions, padding), so activations and their gradients stay bfloat16 from one convolution
-to the next; pooling and the head stay float32. The one exception, measured on the 2-core AMD EPYC
-with ``avx512_bf16`` (``benchmarks/train_step.py --by-op``): oneDNN's bfloat16 input gradient of a
-strided depthwise convolution is 10 to 20 times slower than its float32 one, which alone made the
-whole-model policy lose to float32 there, so those two layers of MobileNetV2's upper blocks compute
-in float32. ``precision="auto"`` picks bfloat16 on a CPU with native bfloat16 instructions and no
-visible GPU, float32 elsewhere.
+does (weights float32, computations bfloat16): the folded convolutions and the ReLU, additions and
+padding they feed, so activations and their gradients stay bfloat16 from one convolution to the
+next; pooling and the head stay float32. The exception: every strided depthwise convolution
+computes in float32, because oneDNN's bfloat16 input gradient of those is many times slower than
+its float32 one on the 2-core AMD EPYC with ``avx512_bf16`` (``benchmarks/train_step.py --by-op``,
+``docs/performance.md``), which is much of why Keras' whole-model policy lost to float32 there.
+``precision="auto"`` picks bfloat16 on a CPU with native bfloat16 instructions and no visible GPU,
+float32 elsewhere; with nothing to fold, the model stays float32.
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ def resolve_precision(precision: str = "auto") -> str:
 @keras.saving.register_keras_serializable(package="helpers")
 class FoldedConv(keras.layers.Layer):
     """``norm(conv(x))`` in one convolution, for a frozen ``norm`` after a linear ``conv``
-    (``Conv2D`` or ``DepthwiseConv2D``, channels last), sharing both layers' variables; it computes
-    in its own dtype policy (``dtype``, the convolution's by default; under a mixed policy Keras
-    reads the kernel in the compute dtype, the BatchNorm statistics in float32)."""
+    (``Conv2D`` or ``DepthwiseConv2D``, channels last), sharing both layers' variables. It
+    computes in its own dtype policy (``dtype``, the convolution's by default), strided depthwise
+    convolutions in float32; under a mixed policy Keras reads the kernel in the compute dtype and
+    the BatchNorm statistics in float32."""
 
     def __init__(self, conv, norm, **kwargs):
         kwargs.setdefault("name", f"{conv.name}_folded")
@@ -81,7 +82,7 @@ class FoldedConv(keras.layers.Layer):
             shift = shift + ops.cast(conv.bias, "float32") * scale
         kernel, dtype = ops.cast(conv.kernel, "float32"), self.compute_dtype
         if isinstance(conv, keras.layers.DepthwiseConv2D):
-            # oneDNN's bfloat16 input gradient of a strided depthwise convolution is 10-20 times
+            # oneDNN's bfloat16 input gradient of a strided depthwise convolution is many times
             # slower than its float32 one (docs/performance.md): those compute in float32
             dtype = "float32" if max(conv.strides) > 1 else dtype
             outputs = ops.depthwise_conv(
@@ -94,7 +95,7 @@ class FoldedConv(keras.layers.Layer):
             )
         else:
             outputs = conv.convolution_op(ops.cast(inputs, dtype), ops.cast(kernel * scale, dtype))
-        return ops.cast(outputs, self.compute_dtype) + ops.cast(shift, self.compute_dtype)
+        return ops.cast(outputs + ops.cast(shift, dtype), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return self.conv.compute_output_shape(input_shape)
@@ -149,23 +150,23 @@ def fold_frozen_batchnorm(model: keras.Model, precision: str = "auto") -> keras.
     the same outputs (to float tolerance in float32) and the same variables, so fitting the folded
     model fits ``model``. ``precision``: see the module docstring; the folded model's
     ``folded_precision`` and ``folded_pairs`` say what was done."""
-    chosen = resolve_precision(precision)
-    policy = _POLICIES[chosen]
     pairs = foldable_pairs(model)
+    chosen = resolve_precision(precision) if pairs else "float32"
     folded = {
-        conv: FoldedConv(model.get_layer(conv), model.get_layer(norm), dtype=policy)
+        conv: FoldedConv(model.get_layer(conv), model.get_layer(norm), dtype=_POLICIES[chosen])
         for norm, conv in pairs.items()
     }
-    between = {
-        layer.name: type(layer).from_config({**layer.get_config(), "dtype": policy})
-        for layer in model.layers
-        if isinstance(layer, _BETWEEN_CONVOLUTIONS) and chosen != "float32"
-    }
+    between = {}  # a ReLU, Add or padding fed by bfloat16 tensors computes in bfloat16 too
 
     def call(layer, *args, **kwargs):
         if layer.name in pairs:
             return args[0]
-        return folded.get(layer.name, between.get(layer.name, layer))(*args, **kwargs)
+        if isinstance(layer, _BETWEEN_CONVOLUTIONS) and any(
+            tensor.dtype == "bfloat16" for tensor in keras.tree.flatten(args)
+        ):
+            config = {**layer.get_config(), "dtype": _POLICIES["bfloat16"]}
+            layer = between.setdefault(layer.name, type(layer).from_config(config))
+        return folded.get(layer.name, layer)(*args, **kwargs)
 
     clone = keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call)
     clone.folded_precision, clone.folded_pairs = chosen, len(pairs)
@@ -177,10 +178,12 @@ def training_precision(model: keras.Model) -> str:
     policy = model.dtype_policy.name
     if not hasattr(model, "folded_pairs"):
         return f"the {policy} policy, BatchNorm not folded"
-    computed = {"float32": "float32", "bfloat16": "bfloat16 (weights in float32)"}
+    if model.folded_precision == "float32":
+        computed = "everything in float32"
+    else:
+        computed = "the folded part in bfloat16 (weights in float32), pooling and head in float32"
     return (
-        f"the {policy} policy, {model.folded_pairs} frozen BatchNorm layers folded into their "
-        f"convolutions, computed in {computed[model.folded_precision]} up to the pooling"
+        f"{model.folded_pairs} frozen BatchNorm layers folded into their convolutions; {computed}"
     )
 
 
